@@ -1,0 +1,112 @@
+"""Model configuration: YAML files -> typed dataclasses, validated once."""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Tuple
+
+import yaml
+
+from maskhub.inference.postprocess import NMSParams
+
+CONFIG_DIR = Path(__file__).parent / 'configs'
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    architecture: str
+    prior_box: Tuple[Tuple[int, Tuple[float, ...]], ...]
+    variances: Tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
+    mean_bgr: Tuple[float, float, float] = (0.407843, 0.458824, 0.482353)
+    std: float = 0.5
+    nms: NMSParams = NMSParams()
+
+    @property
+    def anchors_per_level(self):
+        return tuple(len(sizes) for _, sizes in self.prior_box)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    architecture: str = 'MaskClassifier'
+    input_size: int = 128
+    crop_context: float = 1.5
+    labels: Tuple[str, ...] = ('NO MASK', 'MASK')
+
+
+@dataclass(frozen=True)
+class Defaults:
+    shrink: float = 0.5
+    confs_threshold: float = 0.6
+    multi_scale_shrinks: Tuple[float, ...] = (0.3, 0.6, 0.9)
+    vote_iou: float = 0.3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    detector: DetectorConfig
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    defaults: Defaults = field(default_factory=Defaults)
+    description: str = ''
+
+    @classmethod
+    def from_dict(cls, raw):
+        try:
+            det = dict(raw['detector'])
+            levels = tuple((int(l['stride']), tuple(float(s) for s in l['sizes'])) for l in det.pop('prior_box'))
+            strides = [s for s, _ in levels]
+            if strides != sorted(strides) or len(set(strides)) != len(strides):
+                raise ConfigError('prior_box levels must have increasing strides, got %s' % strides)
+            detector = DetectorConfig(
+                architecture=det.pop('architecture'), prior_box=levels,
+                variances=tuple(float(v) for v in det.pop('variances', (0.1, 0.1, 0.2, 0.2))),
+                mean_bgr=tuple(float(v) for v in det.pop('mean_bgr', DetectorConfig.mean_bgr)),
+                std=float(det.pop('std', 0.5)), nms=NMSParams(**det.pop('nms', {})))
+            if det:
+                raise ConfigError('unknown detector keys: %s' % sorted(det))
+            cls_raw = dict(raw.get('classifier', {}))
+            if 'labels' in cls_raw:
+                cls_raw['labels'] = tuple(cls_raw['labels'])
+            defaults = dict(raw.get('defaults', {}))
+            if 'multi_scale_shrinks' in defaults:
+                defaults['multi_scale_shrinks'] = tuple(defaults['multi_scale_shrinks'])
+            return cls(name=str(raw['name']), description=str(raw.get('description', '')), detector=detector,
+                       classifier=ClassifierConfig(**cls_raw), defaults=Defaults(**defaults))
+        except (KeyError, TypeError) as err:
+            raise ConfigError('invalid model config: %s' % err) from err
+
+    @classmethod
+    def from_yaml(cls, path):
+        with open(path, encoding='utf-8') as f:
+            return cls.from_dict(yaml.safe_load(f))
+
+    def to_dict(self):
+        d = self.detector
+        return {
+            'name': self.name, 'description': self.description,
+            'detector': {'architecture': d.architecture,
+                         'prior_box': [{'stride': s, 'sizes': list(z)} for s, z in d.prior_box],
+                         'variances': list(d.variances), 'mean_bgr': list(d.mean_bgr), 'std': d.std,
+                         'nms': dict(score_threshold=d.nms.score_threshold, nms_top_k=d.nms.nms_top_k,
+                                     iou_threshold=d.nms.iou_threshold, keep_top_k=d.nms.keep_top_k)},
+            'classifier': {'architecture': self.classifier.architecture, 'input_size': self.classifier.input_size,
+                           'crop_context': self.classifier.crop_context, 'labels': list(self.classifier.labels)},
+            'defaults': {'shrink': self.defaults.shrink, 'confs_threshold': self.defaults.confs_threshold,
+                         'multi_scale_shrinks': list(self.defaults.multi_scale_shrinks),
+                         'vote_iou': self.defaults.vote_iou},
+        }
+
+    def to_yaml(self, path):
+        with open(path, 'w', encoding='utf-8') as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+
+def load_builtin_config(name):
+    """'pyramidbox_lite_mobile' -> ModelConfig from maskhub/configs/<name>.yml."""
+    path = CONFIG_DIR / ('%s.yml' % name)
+    if not path.exists():
+        raise ConfigError('no config %s (have: %s)' % (path, sorted(p.stem for p in CONFIG_DIR.glob('*.yml'))))
+    return ModelConfig.from_yaml(path)

@@ -1,0 +1,23 @@
+"""Networks and the builder that turns a config into them."""
+from maskhub.models.mask_classifier import MaskClassifier
+from maskhub.models.priors import density_priors, feature_sizes
+from maskhub.models.pyramidbox_lite import PyramidBoxLiteMobile, PyramidBoxLiteServer
+
+DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteServer': PyramidBoxLiteServer}
+CLASSIFIERS = {'MaskClassifier': MaskClassifier}
+
+
+def build_detector(detector_config):
+    try:
+        arch = DETECTORS[detector_config.architecture]
+    except KeyError:
+        raise ValueError('unknown detector architecture %r (known: %s)' % (detector_config.architecture, sorted(DETECTORS)))
+    return arch(anchors_per_level=detector_config.anchors_per_level)
+
+
+def build_classifier(classifier_config):
+    try:
+        arch = CLASSIFIERS[classifier_config.architecture]
+    except KeyError:
+        raise ValueError('unknown classifier architecture %r' % classifier_config.architecture)
+    return arch(num_classes=len(classifier_config.labels), input_size=classifier_config.input_size)
