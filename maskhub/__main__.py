@@ -1,0 +1,5 @@
+import sys
+
+from maskhub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""Video frames with OpenCV: every N-th frame, or N frames per second."""
+import math
+from dataclasses import dataclass
+
+import cv2
+
+VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv'}
+
+
+class VideoError(ValueError):
+    def __init__(self, item, reason):
+        super().__init__('%s: %s' % (item, reason))
+        self.item, self.reason = str(item), reason
+
+
+@dataclass
+class VideoFrame:
+    index: int
+    timestamp_s: float
+    image: object   # uint8 HxWx3 BGR
+
+
+def frame_step(video_fps, every_n=None, fps=None):
+    """Frames to advance between sampled frames."""
+    if every_n and fps:
+        raise ValueError('give every_n or fps, not both')
+    if fps:
+        return max(1, int(round((video_fps or fps) / fps)))
+    return max(1, int(every_n or 1))
+
+
+def iter_frames(path, every_n=None, fps=None, max_frames=None):
+    """Yield sampled ``VideoFrame``s; raises VideoError if the file cannot be opened or has no frame."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoError(path, 'cannot open video')
+    try:
+        video_fps = cap.get(cv2.CAP_PROP_FPS)
+        video_fps = video_fps if video_fps and math.isfinite(video_fps) and video_fps > 0 else 25.0
+        step = frame_step(video_fps, every_n, fps)
+        index, yielded = 0, 0
+        while True:
+            ok = cap.grab()
+            if not ok:
+                break
+            if index % step == 0:
+                ok, image = cap.retrieve()
+                if not ok or image is None:
+                    raise VideoError(path, 'cannot decode frame %d' % index)
+                yield VideoFrame(index, index / video_fps, image)
+                yielded += 1
+                if max_frames and yielded >= max_frames:
+                    break
+            index += 1
+        if index == 0:
+            raise VideoError(path, 'no decodable frame')
+    finally:
+        cap.release()
