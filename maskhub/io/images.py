@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = 16_000_000
 DEFAULT_REFUSE_PIXELS = 400_000_000
 Image.MAX_IMAGE_PIXELS = None       # we enforce our own limits from the header
 

@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / 'tests' / 'data'
+SHARED = Path(os.environ.get('MASKHUB_SHARED', REPO.parent / 'shared'))
+SHARED_REFERENCE = SHARED / 'official_pyramidbox_lite' / 'reference'
+
+
+def reference_dir():
+    """The official reference package: all 12 cases from shared/, else the Kaggle subset in tests/data."""
+    return SHARED_REFERENCE if SHARED_REFERENCE.exists() else TEST_DATA / 'reference'
+
+
+@pytest.fixture(scope='session')
+def mobile_detector():
+    from maskhub import MaskDetector
+    return MaskDetector('mobile', threads=2)
+
+
+@pytest.fixture(scope='session')
+def example_images():
+    return sorted((REPO / 'examples' / 'images').glob('*.jpg'))
+
+
+@pytest.fixture
+def shared_dir():
+    if not SHARED.exists():
+        pytest.skip('shared/ data folder not present at %s' % SHARED)
+    return SHARED
