@@ -1,0 +1,60 @@
+"""Overview: headline counts and the charts."""
+import streamlit as st
+
+from maskhub.dashboard import stats
+from maskhub.dashboard.frames import FOLDER, RUN
+from maskhub.dashboard.views import charts
+
+NEEDS_RUNS = True
+
+
+def metrics_row(metrics):
+    cols = st.columns(6)
+    rate = metrics['compliance_rate']
+    no_face = metrics['images_with_no_face']
+    cols[0].metric('Images', f"{metrics['images']:,}")
+    cols[1].metric('Faces', f"{metrics['faces']:,}")
+    cols[2].metric('MASK', f"{metrics['mask']:,}")
+    cols[3].metric('NO MASK', f"{metrics['no_mask']:,}")
+    cols[4].metric('Compliance rate', '—' if rate is None else f'{rate:.1%}')
+    cols[5].metric('Images with no face', '—' if no_face is None else f'{no_face:,}',
+                   help=None if no_face is not None else 'unknown for an uploaded predictions table')
+
+
+def render(ctx):
+    st.title('Overview')
+    faces, units = ctx.faces, ctx.units
+    metrics = stats.overview_metrics(faces, units, ctx.runs)
+    metrics_row(metrics)
+    if metrics['errors']:
+        with st.expander('%d input errors' % metrics['errors']):
+            for run in ctx.runs:
+                if run.errors is not None and len(run.errors):
+                    st.caption(run.name)
+                    st.dataframe(run.errors, hide_index=True, use_container_width=True)
+    if not len(faces):
+        st.info('No faces in the selected runs.')
+        return
+    left, right = st.columns(2)
+    with left:
+        group = st.radio('Compliance by', ['folder', 'run', 'model'], horizontal=True, key='overview_group')
+        column = {'folder': FOLDER, 'run': RUN, 'model': 'model'}[group]
+        table = stats.compliance_by(faces, column)
+        st.altair_chart(charts.compliance_bars(table.head(30), column), use_container_width=True)
+        if len(table) > 30:
+            st.caption('30 largest of %d %ss shown' % (len(table), group))
+    with right:
+        st.subheader('Faces per image')
+        st.altair_chart(charts.faces_per_image(stats.faces_per_image(units)), use_container_width=True)
+    over_time = stats.compliance_over_time(faces, st.session_state.get('overview_bin_s', 1.0))
+    if len(over_time):
+        st.subheader('Compliance over time (video)')
+        st.number_input('time bin (s)', 0.1, 600.0, 1.0, key='overview_bin_s')
+        st.altair_chart(charts.compliance_over_time(over_time), use_container_width=True)
+    left, right = st.columns(2)
+    with left:
+        st.subheader('Face sizes')
+        st.altair_chart(charts.face_sizes(stats.face_size_distribution(faces)), use_container_width=True)
+    with right:
+        st.subheader('Confidence by label')
+        st.altair_chart(charts.confidence_histogram(stats.confidence_histogram(faces)), use_container_width=True)
