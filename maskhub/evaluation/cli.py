@@ -1,0 +1,71 @@
+"""``python -m maskhub evaluate --model M --data voc:DIR | wider:GT_FILE | mask-val | wider-val [--split FILE]``."""
+import logging
+from pathlib import Path
+
+from maskhub.evaluation.datasets import load_samples, spread_subset
+from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, headline,
+                                         write_outputs)
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser):
+    parser.add_argument('--model', default='mobile', help="registered name ('mobile', 'mobile_crowd', 'server') "
+                        'or a model directory')
+    parser.add_argument('--data', required=True, help="'voc:DIR' (a mask-set folder or a folder of them), "
+                        "'wider:GT_FILE' (images under GT_FILE's folder/images), 'mask-val' or 'wider-val'")
+    parser.add_argument('--split', help='file of image keys to keep: source/id for voc, event/name.jpg for wider')
+    parser.add_argument('--images-root', help='WIDER images folder, if not next to the gt file')
+    parser.add_argument('--shrink', type=float, nargs='+', default=[0.5], help='detector input scale(s)')
+    parser.add_argument('--recall-score', type=float, default=RECALL_SCORE,
+                        help='detector score at which recall by face width and matched mask accuracy are taken')
+    parser.add_argument('--score-floor', type=float, default=SCORE_FLOOR,
+                        help='lowest detection score kept for AP and P-R curves')
+    parser.add_argument('--classify-floor', type=float, default=CLASSIFY_FLOOR,
+                        help='lowest detection score that gets a mask label')
+    parser.add_argument('--max-images', type=int, help='evaluate at most N images, spread over the set')
+    parser.add_argument('--threads', type=int, help='CPU threads for the model')
+    parser.add_argument('--out', help='output folder (default runs/evaluate/<model>_<data>)')
+    parser.add_argument('--no-progress', action='store_true')
+
+
+def _fmt(x):
+    return '  n/a' if x is None else '%5.1f' % x
+
+
+def print_summary(metrics):
+    h = headline(metrics)
+    s = metrics['settings']
+    print('%s shrink %g on %d images (%d faces): face AP@0.5 %s | MASK AP %s | NO MASK AP %s | mean %s'
+          % (s['model'], s['shrink'], metrics['images'], metrics['faces'], _fmt(h['face_ap']), _fmt(h['mask_ap']),
+             _fmt(h['no_mask_ap']), _fmt(h['mask_map'])))
+    print('  at score %.2f: recall %s | precision %s | mask accuracy on matched faces %s'
+          % (s['recall_score'], ' '.join('%s %s' % (k, _fmt(v)) for k, v in h['recall'].items()),
+             _fmt(h['precision']), _fmt(h['matched_mask_accuracy'])))
+    if 'classifier_on_gt' in metrics:
+        c = metrics['classifier_on_gt']
+        print('  classifier on ground-truth crops: accuracy %s, macro F1 %s, confusion (rows truth %s) %s'
+              % (_fmt(100 * c['accuracy']), _fmt(100 * c['macro_f1']), c['labels'], c['confusion']))
+
+
+def _slug(text):
+    return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in str(text)).strip('_')[-60:]
+
+
+def run(args):
+    from maskhub.inference.pipeline import MaskDetector
+    samples = spread_subset(load_samples(args.data, args.split, args.images_root), args.max_images)
+    if not samples:
+        log.error('no images in %s', args.data)
+        return 1
+    detector = MaskDetector(args.model, threads=args.threads)
+    out_root = Path(args.out or Path('runs') / 'evaluate' / ('%s_%s' % (_slug(args.model), _slug(args.data))))
+    for shrink in args.shrink:
+        metrics, predictions = evaluate(detector, samples, shrink, args.recall_score, args.score_floor,
+                                        args.classify_floor, progress=not args.no_progress)
+        metrics['settings'].update(data=args.data, split=args.split, max_images=args.max_images)
+        out_dir = write_outputs(metrics, predictions, samples, out_root / ('shrink_%g' % shrink),
+                                '%s on %s, shrink %g' % (detector.name, args.data, shrink))
+        print_summary(metrics)
+        print('  written to %s' % out_dir)
+    return 0

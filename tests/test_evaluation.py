@@ -1,0 +1,204 @@
+"""Evaluation metrics on hand-made cases, plus one real-model run on a few shared images."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskhub.data.paths import datasets_dir
+from maskhub.data.samples import MASK, NO_MASK, Sample
+from maskhub.evaluation.classifier_metrics import classifier_metrics, metrics_from_confusion
+from maskhub.evaluation.coco import FACE, average_precision
+from maskhub.evaluation.curves import plot_pr_curves
+from maskhub.evaluation.datasets import load_samples, spread_subset
+from maskhub.evaluation.evaluate import compute_metrics, headline, json_safe
+from maskhub.evaluation.matching import match_detections
+from maskhub.evaluation.operating_point import operating_point
+from maskhub.evaluation.predictions import Detections
+
+LABELS = (NO_MASK, MASK)
+
+
+def one_hot(labels):
+    return np.array([[1.0, 0.0] if l == NO_MASK else [0.0, 1.0] for l in labels], np.float32)
+
+
+def sized_boxes(widths, y=10):
+    """Square faces of the given widths side by side."""
+    boxes, x = [], 0
+    for w in widths:
+        boxes.append([x, y, x + w, y + w])
+        x += w + 50
+    return np.array(boxes, np.float32)
+
+
+@pytest.fixture
+def two_images():
+    a = Sample('a.jpg', sized_boxes([10, 20, 40, 100]), [MASK, NO_MASK, MASK, NO_MASK])
+    b = Sample('b.jpg', sized_boxes([24, 70]), [NO_MASK, MASK])
+    return [a, b]
+
+
+def perfect(samples):
+    return [Detections(s.boxes, np.linspace(0.99, 0.9, len(s.boxes)), one_hot(s.labels)) for s in samples]
+
+
+def test_perfect_predictions_give_ap_one(two_images):
+    metrics = compute_metrics(two_images, perfect(two_images))
+    for name in (FACE, MASK, NO_MASK):
+        assert metrics['ap'][name]['ap'] == pytest.approx(1.0)
+    assert metrics['mask_map'] == pytest.approx(1.0)
+    assert metrics['at_score']['recall']['all']['recall'] == 1.0
+    assert metrics['at_score']['precision'] == 1.0
+    assert metrics['at_score']['mask_accuracy']['accuracy'] == 1.0
+
+
+def test_higher_scored_false_positive_halves_ap():
+    sample = Sample('a.jpg', [[0, 0, 50, 50]], [MASK])
+    det = Detections([[200, 200, 250, 250], [0, 0, 50, 50]], [0.9, 0.8], one_hot([MASK, MASK]))
+    ap = average_precision([sample], [det], [FACE])[FACE]
+    assert ap['ap'] == pytest.approx(0.5, abs=0.01)
+    assert ap['max_recall'] == 1.0
+
+
+def test_missed_face_lowers_recall_in_its_width_bin(two_images):
+    predictions = perfect(two_images)
+    kept = [0, 2, 3]     # drop the 20 px face of image a
+    a = predictions[0]
+    predictions[0] = Detections(a.boxes[kept], a.scores[kept], a.probs[kept])
+    recall = operating_point(two_images, predictions, 0.5)['recall']
+    assert recall['16-32'] == {'faces': 2, 'found': 1, 'recall': 0.5}
+    for name in ('<16', '32-64', '>=64'):
+        assert recall[name]['recall'] == 1.0
+    assert recall['<32']['found'] == 2 and recall['<32']['faces'] == 3
+    assert recall['all']['recall'] == pytest.approx(5 / 6)
+
+
+def test_detections_below_the_stated_score_do_not_count(two_images):
+    predictions = perfect(two_images)
+    predictions[1].scores[:] = 0.3
+    recall = operating_point(two_images, predictions, 0.5)['recall']
+    assert recall['all']['found'] == 4 and recall['all']['faces'] == 6
+
+
+def test_ignore_regions_are_neither_hit_nor_miss():
+    sample = Sample('w.jpg', [[0, 0, 40, 40], [100, 100, 120, 120]], [None, None], ignore=[False, True])
+    on_both = Detections([[0, 0, 40, 40], [101, 101, 119, 119]], [0.9, 0.95])
+    regular_only = Detections([[0, 0, 40, 40]], [0.9])
+    for det in (on_both, regular_only):
+        metrics = compute_metrics([sample], [det])
+        assert metrics['ap'][FACE]['ap'] == pytest.approx(1.0)
+        assert metrics['at_score']['recall']['all'] == {'faces': 1, 'found': 1, 'recall': 1.0}
+        assert metrics['at_score']['precision'] == 1.0
+    assert metrics['faces'] == 1 and metrics['ignore_regions'] == 1
+    assert 'mask_map' not in metrics     # WIDER has no mask labels
+
+
+def test_ignore_region_does_not_absorb_a_detection_of_a_real_face():
+    gt = np.array([[0, 0, 40, 40], [0, 0, 40, 40]], np.float32)
+    hit, det_gt, ignored = match_detections(gt, [True, False], [[0, 0, 40, 40]], [0.9])
+    assert hit.tolist() == [False, True] and det_gt.tolist() == [1] and ignored.tolist() == [False]
+
+
+def test_matched_mask_accuracy_counts_label_agreement(two_images):
+    predictions = perfect(two_images)
+    predictions[1].probs = one_hot([MASK, MASK])        # first face of b is NO MASK: one error
+    acc = operating_point(two_images, predictions, 0.5)['mask_accuracy']
+    assert acc == {'matched_labelled': 6, 'correct': 5, 'accuracy': pytest.approx(5 / 6)}
+    metrics = compute_metrics(two_images, predictions)
+    assert metrics['ap'][NO_MASK]['ap'] < 1.0
+
+
+def test_classifier_metrics_on_a_hand_made_confusion():
+    # truth NO MASK: 3 right, 1 called MASK; truth MASK: 2 called NO MASK, 4 right
+    truth = [NO_MASK] * 4 + [MASK] * 6
+    predicted = [NO_MASK] * 3 + [MASK] + [NO_MASK] * 2 + [MASK] * 4
+    m = classifier_metrics(truth, predicted, list(LABELS))
+    assert m['confusion'] == [[3, 1], [2, 4]]
+    assert m['accuracy'] == pytest.approx(0.7)
+    assert m['per_class'][MASK]['precision'] == pytest.approx(4 / 5)
+    assert m['per_class'][MASK]['recall'] == pytest.approx(4 / 6)
+    assert m['per_class'][MASK]['f1'] == pytest.approx(2 * 0.8 * (2 / 3) / (0.8 + 2 / 3))
+    assert m['per_class'][NO_MASK]['precision'] == pytest.approx(3 / 5)
+    assert m['per_class'][NO_MASK]['recall'] == pytest.approx(3 / 4)
+
+
+def test_classifier_metrics_never_predicting_a_class():
+    m = metrics_from_confusion([[0, 5], [0, 5]], list(LABELS))
+    assert np.isnan(m['per_class'][NO_MASK]['precision'])
+    assert m['per_class'][NO_MASK]['f1'] == 0.0
+    assert m['accuracy'] == 0.5
+
+
+def test_no_detections_give_zero_ap(two_images):
+    empty = [Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 2))) for _ in two_images]
+    metrics = compute_metrics(two_images, empty)
+    assert metrics['ap'][FACE]['ap'] == 0.0
+    assert metrics['at_score']['recall']['all']['recall'] == 0.0
+    json.dumps(json_safe(metrics), allow_nan=False)
+
+
+def test_unclassified_detections_stay_out_of_class_ap(two_images):
+    predictions = perfect(two_images)
+    predictions[0].probs[1] = np.nan
+    assert predictions[0].predicted_labels()[1] is None
+    metrics = compute_metrics(two_images, predictions)
+    assert metrics['ap'][FACE]['ap'] == pytest.approx(1.0)
+    assert metrics['ap'][NO_MASK]['max_recall'] == pytest.approx(2 / 3)
+    restored = Detections.from_json(json.loads(json.dumps(predictions[0].to_json())))
+    assert restored.predicted_labels() == predictions[0].predicted_labels()
+
+
+def test_pr_curve_png(two_images, tmp_path):
+    metrics = compute_metrics(two_images, perfect(two_images))
+    path = plot_pr_curves(metrics['ap'], tmp_path / 'pr.png', 'test')
+    assert path.read_bytes()[:4] == b'\x89PNG'
+
+
+def write_voc(folder, image_id, boxes_labels):
+    (folder / 'annotations').mkdir(parents=True, exist_ok=True)
+    (folder / 'images').mkdir(exist_ok=True)
+    objects = ''.join('<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax>'
+                      '<ymax>%d</ymax></bndbox></object>' % (name, *box) for box, name in boxes_labels)
+    (folder / 'annotations' / ('%s.xml' % image_id)).write_text(
+        '<annotation><size><width>100</width><height>100</height><depth>3</depth></size>%s</annotation>' % objects)
+
+
+def test_voc_spec_with_split_file(tmp_path):
+    for source in ('kaggle', 'jol'):
+        for i in range(3):
+            write_voc(tmp_path / source, 'img%d' % i, [((1, 1, 20, 20), 'with_mask')])
+    split = tmp_path / 'val.txt'
+    split.write_text('kaggle/img1\njol/img2\n')
+    samples = load_samples('voc:%s' % tmp_path, str(split))
+    assert sorted('%s/%s' % (s.source, s.image_id) for s in samples) == ['jol/img2', 'kaggle/img1']
+    assert len(load_samples('voc:%s' % (tmp_path / 'jol'))) == 3
+    assert [s.image_id for s in spread_subset(load_samples('voc:%s' % tmp_path), 2)] == ['img0', 'img2']
+    with pytest.raises(ValueError):
+        load_samples('coco:x')
+
+
+needs_shared = pytest.mark.skipif(not (datasets_dir() / 'face_mask' / 'kaggle').is_dir(),
+                                  reason='shared datasets not present')
+
+
+@needs_shared
+def test_official_mobile_on_three_real_images(tmp_path, capsys):
+    from maskhub.cli import main
+    from maskhub.inference.registry import available_models
+    if 'mobile' not in available_models():
+        pytest.skip('mobile model files not present')
+    kaggle = datasets_dir() / 'face_mask' / 'kaggle'
+    split = tmp_path / 'three.txt'
+    split.write_text('kaggle/maksssksksss0\nkaggle/maksssksksss1\nkaggle/maksssksksss2\n')
+    code = main(['evaluate', '--model', 'mobile', '--data', 'voc:%s' % kaggle, '--split', str(split),
+                 '--shrink', '0.5', '--out', str(tmp_path / 'out'), '--no-progress'])
+    assert code == 0
+    metrics = json.loads((tmp_path / 'out' / 'shrink_0.5' / 'metrics.json').read_text())
+    assert metrics['images'] == 3
+    assert metrics['ap'][FACE]['ap'] > 0.3
+    assert metrics['classifier_on_gt']['faces'] == metrics['faces']
+    assert (tmp_path / 'out' / 'shrink_0.5' / 'pr_curves.png').stat().st_size > 0
+    h = headline(metrics)
+    assert 0 <= h['recall']['all'] <= 100
+    assert 'face AP@0.5' in capsys.readouterr().out
