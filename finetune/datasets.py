@@ -1,0 +1,128 @@
+"""Training / validation data for the detector and the classifier, built from maskhub readers and
+maskhub preprocessing (one copy of each recipe)."""
+import cv2
+import numpy as np
+
+from finetune.matching import match_priors
+from maskhub.data.samples import LABELS
+from maskhub.data.splits import mask_samples, wider_samples
+from maskhub.data.transforms import Annotated, detector_train_transform, horizontal_flip, photometric_distort
+from maskhub.inference.preprocess import crop_face, face_crop_affine, normalize_classifier, normalize_detector
+from maskhub.models.priors import density_priors
+
+SOURCES = {'wider': wider_samples, 'mask': mask_samples}
+
+
+def load_samples(sources, split):
+    """sources: e.g. ['wider', 'mask'] -> concatenated samples of ``split``."""
+    out = []
+    for name in sources:
+        out.extend(SOURCES[name](split))
+    return out
+
+
+def read_image(path):
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise IOError('cannot read %s' % path)
+    return image
+
+
+def detector_targets(annotated, detector_config):
+    """(normalised input [3, H, W], prior labels [P], loc targets [P, 4]) for one augmented image."""
+    h, w = annotated.image.shape[:2]
+    priors = density_priors(h, w, detector_config.prior_box)
+    gt = annotated.boxes / np.float32([w, h, w, h])
+    labels, targets = match_priors(priors, gt, annotated.ignore, detector_config.variances)
+    x = normalize_detector(annotated.image, detector_config.mean_bgr, detector_config.std)
+    return x, labels, targets
+
+
+class DetectorTrainBatches:
+    """Endless-per-epoch iterator of augmented batches; each batch has one random square size."""
+
+    def __init__(self, samples, detector_config, batch_size, sizes, seed, anchor_sampling_prob=0.5):
+        self.samples, self.config = samples, detector_config
+        self.batch_size, self.sizes, self.seed = batch_size, list(sizes), seed
+        self.anchor_sampling_prob = anchor_sampling_prob
+
+    def epoch(self, epoch, num_batches, rank=0, world_size=1):
+        rng = np.random.default_rng([self.seed, epoch, rank])
+        order = rng.permutation(len(self.samples))[rank::world_size]
+        cursor = 0
+        for _ in range(num_batches):
+            size = int(rng.choice(self.sizes))
+            xs, labels, targets = [], [], []
+            while len(xs) < self.batch_size:
+                if cursor >= len(order):
+                    order, cursor = rng.permutation(order), 0
+                sample = self.samples[order[cursor]]
+                cursor += 1
+                a = detector_train_transform(Annotated.from_sample(sample, read_image(sample.path)), rng, size,
+                                             anchor_sampling_prob=self.anchor_sampling_prob)
+                x, lab, tgt = detector_targets(a, self.config)
+                xs.append(x), labels.append(lab), targets.append(tgt)
+            yield np.stack(xs), np.stack(labels), np.stack(targets)
+
+
+def face_crop_items(samples):
+    """(sample index, face index, class index) of every labelled face."""
+    return [(i, j, LABELS.index(lab)) for i, s in enumerate(samples) for j, lab in enumerate(s.labels)
+            if lab is not None and not s.ignore[j]]
+
+
+class FaceCropCache:
+    """Faces cropped once with extra context (``cache_context`` × the official square), so that
+    augmentation only re-crops a small image instead of decoding the photo again."""
+
+    def __init__(self, samples, out_size=128, context=1.5, cache_context=2.0, cache_size=192):
+        self.items = face_crop_items(samples)
+        self.out_size, self.context = out_size, context
+        self.crops, self.boxes = [], []
+        for i, s in enumerate(samples):
+            faces = [(j, c) for (si, j, c) in self.items if si == i]
+            if not faces:
+                continue
+            image = read_image(s.path)
+            for j, _ in faces:
+                m = face_crop_affine(s.boxes[j], cache_size, cache_context)
+                self.crops.append(crop_face(image, s.boxes[j], cache_size, cache_context))
+                corners = np.array([[s.boxes[j][0], s.boxes[j][1], 1], [s.boxes[j][2], s.boxes[j][3], 1]])
+                self.boxes.append((corners @ m.T).reshape(-1).astype(np.float32))
+        self.labels = np.array([c for _, _, c in self.items], np.int64)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def crop(self, k, rng=None, scale_jitter=0.1, shift_jitter=0.08):
+        """The official 1.5× crop of face ``k``; with ``rng``, its box jittered in scale and position."""
+        box = self.boxes[k].copy()
+        if rng is not None:
+            w, h = box[2] - box[0], box[3] - box[1]
+            s = rng.uniform(1 - scale_jitter, 1 + scale_jitter)
+            cx = (box[0] + box[2]) / 2 + rng.uniform(-shift_jitter, shift_jitter) * w
+            cy = (box[1] + box[3]) / 2 + rng.uniform(-shift_jitter, shift_jitter) * h
+            box = np.float32([cx - s * w / 2, cy - s * h / 2, cx + s * w / 2, cy + s * h / 2])
+        return crop_face(self.crops[k], box, self.out_size, self.context)
+
+
+def classifier_batch(cache, indices, rng=None):
+    crops = []
+    for k in indices:
+        crop = cache.crop(k, rng)
+        if rng is not None:
+            a = photometric_distort(Annotated(crop, np.zeros((0, 4), np.float32), [], np.zeros(0, bool)), rng)
+            if rng.random() < 0.5:
+                a = horizontal_flip(a)
+            crop = a.image
+        crops.append(crop)
+    return normalize_classifier(np.stack(crops)), cache.labels[np.asarray(indices)]
+
+
+def balanced_indices(labels, count, rng):
+    """``count`` indices drawn with replacement, each class equally likely."""
+    classes = np.unique(labels)
+    weights = np.zeros(len(labels))
+    for c in classes:
+        weights[labels == c] = 1.0 / (labels == c).sum() / len(classes)
+    return rng.choice(len(labels), size=count, replace=True, p=weights)

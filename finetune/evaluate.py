@@ -1,0 +1,98 @@
+"""Per-epoch validation: val loss and face recall by face width (IoU 0.5, score 0.5, shrink 1.0)."""
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from finetune.datasets import detector_targets, read_image
+from finetune.losses import multibox_loss
+from finetune.matching import pairwise_iou
+from maskhub.data.transforms import Annotated
+from maskhub.inference.postprocess import NMSParams, detect_faces
+from maskhub.inference.preprocess import resize_for_detector
+from maskhub.models.priors import density_priors
+
+WIDTH_BINS = ((0, 16), (16, 32), (32, 64), (64, float('inf')))
+BIN_NAMES = ('<16', '16-32', '32-64', '>=64')
+
+
+def matched_faces(gt_boxes, det_boxes, det_scores, iou_threshold=0.5):
+    """bool [G]: gt faces matched one-to-one by detections taken in descending score order."""
+    hit = np.zeros(len(gt_boxes), bool)
+    if len(gt_boxes) == 0 or len(det_boxes) == 0:
+        return hit
+    iou = pairwise_iou(det_boxes[np.argsort(-det_scores)], gt_boxes)
+    for row in iou:
+        row = np.where(hit, -1.0, row)
+        best = int(row.argmax())
+        if row[best] >= iou_threshold:
+            hit[best] = True
+    return hit
+
+
+class RecallByWidth:
+    def __init__(self):
+        self.hits = np.zeros(len(WIDTH_BINS), np.int64)
+        self.totals = np.zeros(len(WIDTH_BINS), np.int64)
+
+    def add(self, gt_boxes, gt_ignore, det_boxes, det_scores):
+        keep = ~np.asarray(gt_ignore, bool)
+        gt = gt_boxes[keep]
+        hit = matched_faces(gt, det_boxes, det_scores)
+        widths = gt[:, 2] - gt[:, 0]
+        for b, (lo, hi) in enumerate(WIDTH_BINS):
+            in_bin = (widths >= lo) & (widths < hi)
+            self.hits[b] += int(hit[in_bin].sum())
+            self.totals[b] += int(in_bin.sum())
+
+    def as_dict(self):
+        out = {name: (float(h / t) if t else None) for name, h, t in zip(BIN_NAMES, self.hits, self.totals)}
+        out['all'] = float(self.hits.sum() / max(self.totals.sum(), 1))
+        out['faces'] = {name: int(t) for name, t in zip(BIN_NAMES, self.totals)}
+        return out
+
+
+@paddle.no_grad()
+def evaluate_detector(detector, samples, detector_config, shrink=1.0, score_threshold=0.5):
+    """{'val_loss', 'val_cls_loss', 'val_loc_loss', 'recall': {...}} over ``samples`` (one image at a time)."""
+    detector.eval()
+    params = NMSParams(score_threshold=score_threshold, nms_top_k=detector_config.nms.nms_top_k,
+                       iou_threshold=detector_config.nms.iou_threshold, keep_top_k=detector_config.nms.keep_top_k)
+    recall, losses = RecallByWidth(), []
+    for sample in samples:
+        image = read_image(sample.path)
+        resized = resize_for_detector(image, shrink)
+        h, w = resized.shape[:2]
+        sy, sx = h / image.shape[0], w / image.shape[1]
+        a = Annotated(resized, sample.boxes * np.float32([sx, sy, sx, sy]), sample.labels, sample.ignore)
+        x, labels, targets = detector_targets(a, detector_config)
+        loc, conf, _ = detector(paddle.to_tensor(x[None]))
+        total, cls_loss, loc_loss = multibox_loss(loc, conf, labels[None], targets[None])
+        losses.append((float(total), float(cls_loss), float(loc_loss)))
+        priors = density_priors(h, w, detector_config.prior_box)
+        det, _ = detect_faces(loc[0].numpy(), F.softmax(conf[0], axis=-1).numpy(), priors,
+                              detector_config.variances, params)
+        boxes = det[:, 2:] * np.float32([image.shape[1], image.shape[0]] * 2)
+        recall.add(sample.boxes, sample.ignore, boxes, det[:, 1])
+    detector.train()
+    mean = np.mean(losses, axis=0) if losses else [float('nan')] * 3
+    return {'val_loss': float(mean[0]), 'val_cls_loss': float(mean[1]), 'val_loc_loss': float(mean[2]),
+            'recall': recall.as_dict()}
+
+
+@paddle.no_grad()
+def evaluate_classifier(classifier, cache, batch_size=64):
+    """{'val_loss', 'accuracy', 'balanced_accuracy', 'per_class_accuracy'} over every cached face."""
+    from finetune.datasets import classifier_batch
+    classifier.eval()
+    preds, total_loss = [], 0.0
+    for start in range(0, len(cache), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(cache)))
+        x, y = classifier_batch(cache, idx)
+        logits = classifier(paddle.to_tensor(x))
+        total_loss += float(F.cross_entropy(logits, paddle.to_tensor(y[:, None]), reduction='sum'))
+        preds.append(logits.numpy().argmax(1))
+    classifier.train()
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    per_class = [float((pred[cache.labels == c] == c).mean()) for c in np.unique(cache.labels)]
+    return {'val_loss': total_loss / max(len(cache), 1), 'accuracy': float((pred == cache.labels).mean()),
+            'balanced_accuracy': float(np.mean(per_class)), 'per_class_accuracy': per_class}

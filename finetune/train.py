@@ -1,0 +1,209 @@
+"""Fine-tune a detector or the mask classifier from a YAML config.
+
+    python -m finetune.train --config finetune/configs/mobile_crowd_detector.yml [--resume] [--epochs N]
+
+Checkpoints go to ``work_dirs/<name>/`` after every epoch (``last.pdparams``/``last.pdopt``/``last.json``
+plus ``epoch_<k>.pdparams``); ``--resume`` continues from ``last``. With several processes
+(``python -m paddle.distributed.launch``) the model is wrapped in ``paddle.DataParallel`` and each rank
+trains on its own shard of every batch order.
+"""
+import os
+
+# 2 shared CPU cores: one BLAS/OpenMP thread per process unless the caller says otherwise
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import yaml  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from finetune.datasets import (DetectorTrainBatches, FaceCropCache, balanced_indices, classifier_batch,  # noqa: E402
+                               load_samples)
+from finetune.evaluate import evaluate_classifier, evaluate_detector  # noqa: E402
+from finetune.losses import multibox_loss  # noqa: E402
+from maskhub.config import load_builtin_config  # noqa: E402
+from maskhub.data.paths import REPO_ROOT  # noqa: E402
+from maskhub.models import build_classifier, build_detector  # noqa: E402
+
+log = logging.getLogger('finetune')
+
+
+def load_config(path):
+    with open(path, encoding='utf-8') as f:
+        cfg = yaml.safe_load(f)
+    for key in ('name', 'task', 'model_config', 'train'):
+        if key not in cfg:
+            raise ValueError('%s: missing key %r' % (path, key))
+    if cfg['task'] not in ('detector', 'classifier'):
+        raise ValueError('%s: task must be detector or classifier' % path)
+    return cfg
+
+
+def load_matching_weights(layer, path):
+    """Load the parameters of ``path`` whose name and shape match; return (loaded, skipped) name lists."""
+    state = paddle.load(str(path))
+    own = layer.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and list(v.shape) == list(own[k].shape)}
+    layer.set_state_dict(usable)
+    return sorted(usable), sorted(set(own) - set(usable))
+
+
+def build_optimizer(model, train_cfg, total_iters):
+    base_lr = float(train_cfg['lr'])
+    schedule = paddle.optimizer.lr.CosineAnnealingDecay(base_lr, T_max=max(total_iters, 1),
+                                                        eta_min=base_lr * 0.05)
+    warmup = int(train_cfg.get('warmup_iters', 0))
+    if warmup:
+        schedule = paddle.optimizer.lr.LinearWarmup(schedule, warmup, base_lr * 0.1, base_lr)
+    clip = paddle.nn.ClipGradByGlobalNorm(float(train_cfg['grad_clip'])) if train_cfg.get('grad_clip') else None
+    opt = paddle.optimizer.Momentum(schedule, momentum=float(train_cfg.get('momentum', 0.9)),
+                                    parameters=model.parameters(), grad_clip=clip,
+                                    weight_decay=paddle.regularizer.L2Decay(float(train_cfg.get('weight_decay', 0))))
+    return opt, schedule
+
+
+class Checkpoints:
+    def __init__(self, work_dir):
+        self.dir = Path(work_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def save(self, model, opt, epoch, history):
+        paddle.save(model.state_dict(), str(self.dir / ('epoch_%d.pdparams' % epoch)))
+        paddle.save(model.state_dict(), str(self.dir / 'last.pdparams'))
+        paddle.save(opt.state_dict(), str(self.dir / 'last.pdopt'))
+        (self.dir / 'last.json').write_text(json.dumps({'epoch': epoch, 'history': history}, indent=1))
+
+    def load(self, model, opt):
+        meta = json.loads((self.dir / 'last.json').read_text())
+        model.set_state_dict(paddle.load(str(self.dir / 'last.pdparams')))
+        opt.set_state_dict(paddle.load(str(self.dir / 'last.pdopt')))
+        return meta['epoch'], meta['history']
+
+
+def val_subset(samples, count, seed):
+    if not count or count >= len(samples):
+        return samples
+    idx = np.random.default_rng(seed).permutation(len(samples))[:count]
+    return [samples[i] for i in sorted(idx)]
+
+
+class DetectorTask:
+    def __init__(self, cfg, model_config):
+        self.cfg, self.model_config = cfg, model_config
+        self.model = build_detector(model_config.detector)
+        t, d = cfg['train'], cfg.get('data', {})
+        self.batches = DetectorTrainBatches(load_samples(d.get('train', ['wider', 'mask']), 'train'),
+                                            model_config.detector, int(t['batch_size']), t['sizes'],
+                                            int(t.get('seed', 0)), float(t.get('anchor_sampling_prob', 0.5)))
+        per_source = int(d.get('val_images_per_source', 16))
+        self.val = [s for src in d.get('val', ['wider', 'mask'])
+                    for s in val_subset(load_samples([src], 'val'), per_source, int(t.get('seed', 0)))]
+        log.info('detector: %d train images, %d val images', len(self.batches.samples), len(self.val))
+
+    def batches_for(self, epoch, iters, rank, world):
+        return self.batches.epoch(epoch, iters, rank, world)
+
+    def loss(self, model, batch):
+        x, labels, targets = batch
+        loc, conf, _ = model(paddle.to_tensor(x))
+        return multibox_loss(loc, conf, labels, targets)
+
+    def evaluate(self, model):
+        return evaluate_detector(model, self.val, self.model_config.detector)
+
+
+class ClassifierTask:
+    def __init__(self, cfg, model_config):
+        self.cfg, self.model_config = cfg, model_config
+        self.model = build_classifier(model_config.classifier)
+        size, ctx = model_config.classifier.input_size, model_config.classifier.crop_context
+        t0 = time.time()
+        self.train_cache = FaceCropCache(load_samples(['mask'], 'train'), size, ctx)
+        self.val_cache = FaceCropCache(load_samples(['mask'], 'val'), size, ctx)
+        self.batch_size, self.seed = int(cfg['train']['batch_size']), int(cfg['train'].get('seed', 0))
+        log.info('classifier: %d train faces %s, %d val faces (cached in %.0f s)', len(self.train_cache),
+                 np.bincount(self.train_cache.labels).tolist(), len(self.val_cache), time.time() - t0)
+
+    def batches_for(self, epoch, iters, rank, world):
+        rng = np.random.default_rng([self.seed, epoch, rank])
+        for _ in range(iters):
+            yield classifier_batch(self.train_cache, balanced_indices(self.train_cache.labels, self.batch_size, rng), rng)
+
+    def loss(self, model, batch):
+        x, y = batch
+        ce = paddle.nn.functional.cross_entropy(model(paddle.to_tensor(x)), paddle.to_tensor(y[:, None]))
+        return ce, ce, ce * 0
+
+    def evaluate(self, model):
+        return evaluate_classifier(model, self.val_cache)
+
+
+def train(cfg, resume=False, epochs=None):
+    world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+    if world > 1:
+        paddle.distributed.init_parallel_env()
+    model_config = load_builtin_config(cfg['model_config'])
+    task = (DetectorTask if cfg['task'] == 'detector' else ClassifierTask)(cfg, model_config)
+    model = task.model
+    if cfg.get('init_weights'):
+        loaded, skipped = load_matching_weights(model, REPO_ROOT / cfg['init_weights'])
+        log.info('init from %s: %d tensors loaded, %d left at random init %s', cfg['init_weights'],
+                 len(loaded), len(skipped), skipped)
+    t = cfg['train']
+    epochs = int(epochs or t['epochs'])
+    iters = int(t['iters_per_epoch'])
+    opt, schedule = build_optimizer(model, t, epochs * iters)
+    ckpt = Checkpoints(REPO_ROOT / 'work_dirs' / cfg['name'])
+    start_epoch, history = 0, []
+    if resume and (ckpt.dir / 'last.json').exists():
+        start_epoch, history = ckpt.load(model, opt)
+        log.info('resumed after epoch %d', start_epoch)
+    train_model = paddle.DataParallel(model) if world > 1 else model
+    model.train()
+    log_every = int(cfg.get('log_every', 10))
+    for epoch in range(start_epoch, epochs):
+        t0, running = time.time(), []
+        bar = tqdm(task.batches_for(epoch, iters, rank, world), total=iters, desc='epoch %d' % (epoch + 1),
+                   mininterval=30, disable=rank != 0)
+        for it, batch in enumerate(bar):
+            total, cls_loss, loc_loss = task.loss(train_model, batch)
+            total.backward()
+            opt.step()
+            opt.clear_grad()
+            schedule.step()
+            running.append((float(total), float(cls_loss), float(loc_loss)))
+            if (it + 1) % log_every == 0 and rank == 0:
+                m = np.mean(running[-log_every:], axis=0)
+                log.info('epoch %d iter %d/%d loss %.4f (cls %.4f loc %.4f) lr %.2e %.2f s/iter', epoch + 1, it + 1,
+                         iters, m[0], m[1], m[2], schedule.get_lr(), (time.time() - t0) / (it + 1))
+        if rank != 0:
+            continue
+        train_time = time.time() - t0
+        metrics = task.evaluate(model)
+        record = {'epoch': epoch + 1, 'train_loss': float(np.mean([r[0] for r in running])),
+                  'train_seconds': round(train_time, 1), 'eval_seconds': round(time.time() - t0 - train_time, 1),
+                  **metrics}
+        history.append(record)
+        log.info('epoch %d done: %s', epoch + 1, json.dumps(record))
+        ckpt.save(model, opt, epoch + 1, history)
+    return history
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', required=True)
+    parser.add_argument('--resume', action='store_true', help='continue from work_dirs/<name>/last.*')
+    parser.add_argument('--epochs', type=int, help='override the number of epochs of the config')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s', force=True)
+    train(load_config(args.config), resume=args.resume, epochs=args.epochs)
+
+
+if __name__ == '__main__':
+    main()

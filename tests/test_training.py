@@ -1,0 +1,79 @@
+"""Matching, loss and a few optimisation steps of the detector (no real training)."""
+import numpy as np
+import paddle
+import pytest
+
+from finetune.losses import hard_negative_mask, multibox_loss
+from finetune.matching import IGNORE, NEGATIVE, POSITIVE, encode_boxes, match_priors
+from maskhub.config import load_builtin_config
+from maskhub.data.paths import datasets_dir
+from maskhub.inference.postprocess import decode_boxes
+from maskhub.models import build_detector
+from maskhub.models.priors import density_priors
+
+MOBILE = load_builtin_config('pyramidbox_lite_mobile').detector
+needs_data = pytest.mark.skipif(not datasets_dir().exists(), reason='shared datasets not present (%s)' % datasets_dir())
+
+
+def test_encode_inverts_decode():
+    priors = density_priors(64, 96, MOBILE.prior_box)
+    rng = np.random.default_rng(0)
+    xs, ys = np.sort(rng.uniform(0, 1, (2, len(priors), 2)), axis=2)
+    gt = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], 1).astype(np.float32)
+    loc = encode_boxes(gt, priors, MOBILE.variances)
+    np.testing.assert_allclose(decode_boxes(loc, priors, MOBILE.variances), gt, atol=1e-5)
+
+
+def test_tiny_face_gets_an_anchor_and_ignored_face_is_excluded():
+    priors = density_priors(128, 128, MOBILE.prior_box)
+    tiny = np.float32([[50, 50, 53, 53]]) / 128            # 3 px: IoU with the 8 px priors is < 0.35
+    crowd = np.float32([[10, 10, 40, 40]]) / 128
+    labels, targets = match_priors(priors, np.concatenate([tiny, crowd]), [False, True], MOBILE.variances)
+    pos = np.flatnonzero(labels == POSITIVE)
+    assert len(pos) == 1
+    np.testing.assert_allclose(decode_boxes(targets[pos], priors[pos], MOBILE.variances), tiny, atol=1e-5)
+    assert (labels == IGNORE).sum() > 0 and (labels == NEGATIVE).sum() > len(priors) // 2
+
+
+def test_hard_negatives_three_to_one():
+    labels = np.zeros((2, 100), np.int64)
+    labels[0, :5] = POSITIVE
+    labels[1, :2] = IGNORE
+    loss = np.random.default_rng(0).uniform(size=(2, 100))
+    mask = hard_negative_mask(loss, labels, 3, min_negatives=4)
+    assert mask[0].sum() == 15 and not mask[0, :5].any()
+    assert mask[1].sum() == 4 and not mask[1, :2].any()
+    assert loss[0][mask[0]].min() >= loss[0][~mask[0] & (labels[0] == NEGATIVE)].max()
+
+
+def real_batch(size=192, count=2):
+    from finetune.datasets import DetectorTrainBatches
+    from maskhub.data.splits import mask_samples
+    samples = mask_samples('val')[:count]
+    return next(DetectorTrainBatches(samples, MOBILE, count, [size], seed=0).epoch(0, 1))
+
+
+@needs_data
+def test_loss_finite_positive():
+    paddle.seed(0)
+    det = build_detector(MOBILE)
+    x, labels, targets = real_batch()
+    total, cls_loss, loc_loss = multibox_loss(*det(paddle.to_tensor(x))[:2], labels, targets)
+    for v in (total, cls_loss, loc_loss):
+        assert np.isfinite(float(v)) and float(v) > 0
+
+
+@needs_data
+def test_few_steps_lower_the_loss():
+    paddle.seed(0)
+    det = build_detector(MOBILE)
+    opt = paddle.optimizer.Adam(1e-3, parameters=det.parameters())
+    x, labels, targets = real_batch()
+    losses = []
+    for _ in range(5):
+        total, _, _ = multibox_loss(*det(paddle.to_tensor(x))[:2], labels, targets)
+        losses.append(float(total))
+        total.backward()
+        opt.step()
+        opt.clear_grad()
+    assert losses[-1] < losses[0], losses
