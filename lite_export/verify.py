@@ -1,0 +1,182 @@
+"""Check a bundle's x86 ``.nb`` files against Paddle Inference on real images.
+
+The candidate is ``LiteAppPipeline`` (only ``model_config.json`` + ``.nb``, through ``PaddleLiteRunner``);
+the reference is ``MaskDetector`` on Paddle Inference for the bundle's source model directory (or the
+bundle's own ``paddle/`` graphs when that directory is not on this machine). A bundle passes when, on
+every image, every face matches one face of the other side with IoU >= ``min_iou``, with detector score
+and classifier confidence within ``score_tol`` and the same label. A face missing on one side is
+tolerated only when its detector score is within ``score_tol`` of ``confs_threshold`` (it sits on the
+threshold, so either side of it is right); such faces are counted as ``on_threshold``.
+
+Shape safety: the images have different sizes, so the detector input shrinks and grows across images;
+``PaddleLiteRunner`` gives each input shape its own predictor, which is what keeps this safe.
+"""
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lite_export.app_config import read_app_config
+from lite_export.app_pipeline import LiteAppPipeline
+from maskhub.data.paths import datasets_dir, shared_dir
+from maskhub.inference.postprocess import iou_one_to_many
+from maskhub.inference.registry import REPO_ROOT
+from maskhub.io.images import read_image
+
+log = logging.getLogger(__name__)
+
+MIN_IOU = 0.9
+SCORE_TOL = 1e-3
+REPORT_NAME = 'verification.json'
+
+
+def reference_images():
+    """The six images of the official reference set (shared/official_pyramidbox_lite/reference)."""
+    return sorted((shared_dir() / 'official_pyramidbox_lite' / 'reference' / 'images').glob('*.jpg'))
+
+
+def validation_images(n_wider=14, n_mask=10):
+    """First images of the WIDER FACE val split and of maskhub's mask val split (fixed, sorted lists)."""
+    from maskhub.data.wider import read_split_file
+    wider_root = datasets_dir() / 'wider_face'
+    paths = []
+    split = wider_root / 'splits' / 'val.txt'
+    if split.is_file():
+        paths += [wider_root / 'train' / 'images' / p for p in read_split_file(split)[:n_wider]]
+    mask_split = Path(__file__).resolve().parents[1] / 'maskhub' / 'data' / 'splits' / 'mask_val.txt'
+    if mask_split.is_file():
+        for key in read_split_file(mask_split)[:n_mask]:
+            source, image_id = key.split('/', 1)
+            paths.append(datasets_dir() / 'face_mask' / source / 'images' / ('%s.jpg' % image_id))
+    return [p for p in paths if p.is_file()]
+
+
+def default_images():
+    return reference_images() + validation_images()
+
+
+def reference_model_dir(bundle_dir, app_config):
+    source = app_config['model'].get('model_dir')
+    if source:
+        path = Path(source) if Path(source).is_absolute() else REPO_ROOT / source
+        if (path / 'model.yml').is_file():
+            return path
+    return Path(bundle_dir) / 'paddle'
+
+
+def face_to_dict(face):
+    return {'label': face.label, 'confidence': float(face.confidence), 'left': face.left, 'top': face.top,
+            'right': face.right, 'bottom': face.bottom, 'face_score': float(face.face_score)}
+
+
+def _boxes(faces):
+    return np.asarray([[f['left'], f['top'], f['right'], f['bottom']] for f in faces], np.float64).reshape(-1, 4)
+
+
+def compare_faces(reference, candidate, confs_threshold, min_iou=MIN_IOU, score_tol=SCORE_TOL):
+    """Greedy one-to-one matching by IoU (reference faces by descending score); returns a summary dict."""
+    ref_boxes, cand_boxes = _boxes(reference), _boxes(candidate)
+    free = np.ones(len(candidate), bool)
+    pairs, ious = [], []
+    for i in np.argsort([-f['face_score'] for f in reference], kind='stable'):
+        if not free.any():
+            break
+        overlap = np.where(free, iou_one_to_many(ref_boxes[i], cand_boxes), -1.0)
+        j = int(np.argmax(overlap))
+        if overlap[j] >= min_iou:
+            free[j] = False
+            pairs.append((int(i), j))
+            ious.append(float(overlap[j]))
+    matched_ref = {i for i, _ in pairs}
+    unmatched = [reference[i] for i in range(len(reference)) if i not in matched_ref]
+    unmatched += [candidate[j] for j in np.flatnonzero(free)]
+    on_threshold = [f for f in unmatched if abs(f['face_score'] - confs_threshold) <= score_tol]
+    score_diff = [abs(reference[i]['face_score'] - candidate[j]['face_score']) for i, j in pairs]
+    conf_diff = [abs(reference[i]['confidence'] - candidate[j]['confidence']) for i, j in pairs]
+    label_mismatches = sum(reference[i]['label'] != candidate[j]['label'] for i, j in pairs)
+    result = {
+        'reference_faces': len(reference), 'candidate_faces': len(candidate), 'matched': len(pairs),
+        'unmatched': len(unmatched) - len(on_threshold), 'on_threshold': len(on_threshold),
+        'min_iou': min(ious) if ious else None,
+        'max_score_diff': max(score_diff) if score_diff else 0.0,
+        'max_confidence_diff': max(conf_diff) if conf_diff else 0.0,
+        'label_mismatches': int(label_mismatches),
+    }
+    result['passed'] = bool(result['unmatched'] == 0 and result['label_mismatches'] == 0
+                            and result['max_score_diff'] <= score_tol and result['max_confidence_diff'] <= score_tol)
+    return result
+
+
+def head_differences(reference_detector, pipeline, image_bgr, shrink):
+    """Max abs differences of the raw detector heads (loc, conf, landmarks) for one image."""
+    from maskhub.inference import preprocess
+    _, lite_heads = pipeline.detector_heads(image_bgr, shrink)
+    resized = preprocess.resize_for_detector(image_bgr, shrink)
+    x = preprocess.normalize_detector(resized, pipeline.mean_bgr, pipeline.std)[None]
+    ref_heads = reference_detector.detector_heads(x)
+    return {name: float(np.abs(a - b).max()) for name, a, b in zip(('loc', 'conf', 'landmarks'), ref_heads, lite_heads)}
+
+
+def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference=None, write_report=True):
+    """Run the check on ``images`` (default: ``default_images()``); returns the report dict."""
+    from maskhub.inference.pipeline import MaskDetector
+    bundle_dir = Path(bundle_dir)
+    app_config = read_app_config(bundle_dir)
+    images = [Path(p) for p in (images if images is not None else default_images())]
+    if not images:
+        raise FileNotFoundError('no verification images found (is %s there?)' % shared_dir())
+    reference_dir = Path(reference) if reference else reference_model_dir(bundle_dir, app_config)
+    ref = MaskDetector(str(reference_dir))
+    lite = LiteAppPipeline(bundle_dir, variant)
+    shrink = app_config['defaults']['shrink'] if shrink is None else shrink
+    threshold = app_config['defaults']['confs_threshold']
+    per_image, times = [], {'paddle_inference_s': 0.0, 'paddle_lite_s': 0.0}
+    for path in images:
+        image = read_image(path).image
+        t0 = time.perf_counter()
+        ref_faces = [face_to_dict(f) for f in ref.predict_image(image, shrink=shrink, confs_threshold=threshold).faces]
+        t1 = time.perf_counter()
+        lite_faces = lite.predict_image(image, shrink=shrink, confs_threshold=threshold)
+        t2 = time.perf_counter()
+        times['paddle_inference_s'] += t1 - t0
+        times['paddle_lite_s'] += t2 - t1
+        row = {'image': display_name(path), 'size_hw': list(image.shape[:2]),
+               **compare_faces(ref_faces, lite_faces, threshold),
+               'head_max_abs_diff': head_differences(ref, lite, image, shrink)}
+        per_image.append(row)
+        log.info('%s: %d/%d faces matched, %s', row['image'], row['matched'], row['reference_faces'],
+                 'ok' if row['passed'] else 'FAILED')
+    report = summarise(per_image, bundle_dir, variant, reference_dir, shrink, times, lite)
+    if write_report:
+        with open(bundle_dir / (REPORT_NAME if variant == 'x86' else 'verification_%s.json' % variant), 'w') as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+def display_name(path):
+    path = Path(path)
+    return '%s/%s' % (path.parent.name, path.name)
+
+
+def summarise(per_image, bundle_dir, variant, reference_dir, shrink, times, lite):
+    faces = sum(r['reference_faces'] for r in per_image)
+    return {
+        'bundle': str(bundle_dir), 'variant': variant, 'reference': 'paddle-inference: %s' % reference_dir,
+        'candidate': lite.detector.description, 'shrink': shrink,
+        'criteria': {'min_iou': MIN_IOU, 'score_tol': SCORE_TOL},
+        'images': len(per_image), 'reference_faces': faces,
+        'matched_faces': sum(r['matched'] for r in per_image),
+        'unmatched_faces': sum(r['unmatched'] for r in per_image),
+        'on_threshold_faces': sum(r['on_threshold'] for r in per_image),
+        'label_mismatches': sum(r['label_mismatches'] for r in per_image),
+        'min_iou': min((r['min_iou'] for r in per_image if r['min_iou'] is not None), default=None),
+        'max_score_diff': max(r['max_score_diff'] for r in per_image),
+        'max_confidence_diff': max(r['max_confidence_diff'] for r in per_image),
+        'max_head_diff': {k: max(r['head_max_abs_diff'][k] for r in per_image) for k in ('loc', 'conf', 'landmarks')},
+        'detector_predictors_created': lite.detector.predictors_created,
+        'seconds': times,
+        'passed': all(r['passed'] for r in per_image),
+        'per_image': per_image,
+    }
