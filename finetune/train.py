@@ -97,6 +97,10 @@ class DetectorTask:
     def __init__(self, cfg, model_config):
         self.cfg, self.model_config = cfg, model_config
         self.model = build_detector(model_config.detector)
+        # landmarks are not trained: frozen, so DataParallel sees no parameter without a gradient
+        for name, param in self.model.named_parameters():
+            if '.landmarks.' in name:
+                param.stop_gradient = True
         t, d = cfg['train'], cfg.get('data', {})
         self.batches = DetectorTrainBatches(load_samples(d.get('train', ['wider', 'mask']), 'train'),
                                             model_config.detector, int(t['batch_size']), t['sizes'],
