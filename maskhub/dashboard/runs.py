@@ -82,17 +82,22 @@ def _items_from_journal(entries):
 
 
 def _read_table(folder, warnings):
-    problems = []
+    """The run's predictions table, trying Parquet then CSV; None if neither can be read."""
+    problems, wrong_columns = [], None
     for name in PREDICTION_FILES:
         path = folder / name
         if not path.exists():
             continue
         try:
-            return read_predictions(path)
-        except ValueError as err:       # wrong columns: the next file would be the same table
-            raise RunError(str(err)) from None
-        except Exception as err:        # truncated parquet / csv: try the other copy
+            table = read_predictions(path)
+            warnings.extend(problems)
+            return table
+        except Exception as err:        # truncated parquet, broken csv, wrong columns: try the other copy
+            if 'not a maskhub predictions table' in str(err):
+                wrong_columns = str(err)
             problems.append('%s is unreadable (%s)' % (name, type(err).__name__))
+    if wrong_columns:
+        raise RunError(wrong_columns)
     warnings.extend(problems)
     return None
 
