@@ -1,0 +1,69 @@
+"""Networks, priors, config and registry."""
+import numpy as np
+import paddle
+import pytest
+
+from maskhub.config import ModelConfig, load_builtin_config
+from maskhub.inference.registry import ModelNotFound, resolve_model_dir
+from maskhub.models import build_classifier, build_detector
+from maskhub.models.priors import density_priors, feature_sizes, num_priors
+
+
+@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_server'])
+def test_detector_outputs_one_row_per_prior(name):
+    config = load_builtin_config(name)
+    detector = build_detector(config.detector)
+    detector.eval()
+    h, w = 75, 101                      # odd sizes exercise the ceil-division of feature maps
+    with paddle.no_grad():
+        loc, conf, landmarks = detector(paddle.rand([2, 3, h, w]))
+    p = num_priors(h, w, config.detector.prior_box)
+    assert tuple(loc.shape) == (2, p, 4) and tuple(conf.shape) == (2, p, 2) and tuple(landmarks.shape) == (2, p, 10)
+    assert density_priors(h, w, config.detector.prior_box).shape == (p, 4)
+
+
+def test_server_detector_shares_mobile_weights():
+    mobile = build_detector(load_builtin_config('pyramidbox_lite_mobile').detector).state_dict()
+    server = build_detector(load_builtin_config('pyramidbox_lite_server').detector).state_dict()
+    shared = [k for k in mobile if k in server and tuple(server[k].shape) == tuple(mobile[k].shape)]
+    assert len(shared) == len(mobile)
+
+
+def test_classifier_shape():
+    classifier = build_classifier(load_builtin_config('pyramidbox_lite_mobile').classifier)
+    classifier.eval()
+    with paddle.no_grad():
+        assert tuple(classifier(paddle.rand([3, 3, 128, 128])).shape) == (3, 2)
+
+
+def test_feature_sizes_round_up():
+    assert feature_sizes(113, 200, [8, 16]) == [(15, 25), (8, 13)]
+    assert feature_sizes(113, 200, [4, 8, 16]) == [(29, 50), (15, 25), (8, 13)]
+
+
+def test_priors_are_clamped_and_ordered():
+    priors = density_priors(16, 16, [(8, (8.0, 16.0, 32.0))])
+    assert priors.shape == (12, 4) and priors.min() >= 0 and priors.max() <= 1
+    np.testing.assert_allclose(priors[0], [0, 0, 0.5, 0.5])            # cell (0,0), size 8: (0..8)/16
+    np.testing.assert_allclose(priors[2], [0, 0, 1, 1])                # size 32 clamped
+
+
+def test_config_round_trip(tmp_path):
+    config = load_builtin_config('pyramidbox_lite_server')
+    config.to_yaml(tmp_path / 'model.yml')
+    assert ModelConfig.from_yaml(tmp_path / 'model.yml') == config
+
+
+def test_config_rejects_unknown_keys():
+    raw = load_builtin_config('pyramidbox_lite_mobile').to_dict()
+    raw['detector']['anchor_sizes'] = [1]
+    with pytest.raises(ValueError, match='unknown detector keys'):
+        ModelConfig.from_dict(raw)
+
+
+def test_registry_names_and_errors(tmp_path):
+    assert (resolve_model_dir('mobile') / 'detector.pdmodel').exists()
+    with pytest.raises(ModelNotFound, match='unknown model'):
+        resolve_model_dir('no_such_model')
+    with pytest.raises(ModelNotFound):
+        resolve_model_dir(tmp_path)
