@@ -7,8 +7,9 @@ LABEL_COLORS = alt.Scale(domain=['MASK', 'NO MASK'], range=['#1a9c3a', '#d62728'
 def compliance_bars(table, column):
     return alt.Chart(table).mark_bar().encode(
         x=alt.X('compliance_rate:Q', title='compliance rate', scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format='%')),
-        y=alt.Y('%s:N' % column, sort='-x', title=column),
-        tooltip=[column, 'faces', 'mask', 'no_mask', alt.Tooltip('compliance_rate:Q', format='.1%')])
+        y=alt.Y('%s:N' % column, sort='-x', title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=[column, 'faces', 'mask', 'no_mask', alt.Tooltip('compliance_rate:Q', format='.1%')],
+    ).properties(height=max(80, 28 * len(table)))
 
 
 def compliance_over_time(table):
@@ -34,5 +35,5 @@ def face_sizes(table):
 def confidence_histogram(table):
     return alt.Chart(table).mark_bar().encode(
         x=alt.X('confidence:Q', bin='binned', title='classifier confidence'), x2='confidence_end:Q',
-        y=alt.Y('faces:Q'), color=alt.Color('label:N', scale=LABEL_COLORS),
-        row=alt.Row('label:N', title=None), tooltip=['label', 'confidence', 'faces']).properties(height=120)
+        y=alt.Y('faces:Q', stack=None), color=alt.Color('label:N', scale=LABEL_COLORS), opacity=alt.value(0.7),
+        tooltip=['label', 'confidence', 'faces'])
