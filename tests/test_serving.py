@@ -1,0 +1,212 @@
+"""`hub serving start` of the mobile module: a real server on a loopback port, real HTTP, real images,
+compared with ``MaskDetector('mobile')`` on the same images; bad requests; multiprocess; the load test."""
+import json
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from conftest import REPO, TEST_DATA
+from maskhub.cli import main as cli
+from maskhub.serving import loadtest
+from maskhub.serving.codec import Base64Error, base64_to_bytes, bytes_to_base64, image_to_base64
+from maskhub.serving.limits import ServingLimits
+from maskhub.serving.server import HubServer
+from maskhub.serving.service import predict_base64_images
+from maskhub.serving.validation import PredictOptions, RequestError, parse_options
+
+MOBILE_MODULE = REPO / 'hub_modules' / 'pyramidbox_lite_mobile_mask'
+IMAGES = sorted((TEST_DATA / 'reference' / 'images').glob('*.jpg'))
+SERVER_MAX_REQUEST_MB = 2
+
+
+def assert_same_results(actual, expected):
+    """Same images, labels and boxes; confidences equal up to float noise."""
+    assert [r['path'] for r in actual] == [r['path'] for r in expected]
+    for got, want in zip(actual, expected):
+        assert len(got['data']) == len(want['data']), got['path']
+        for g, w in zip(got['data'], want['data']):
+            assert {k: g[k] for k in ('label', 'left', 'top', 'right', 'bottom')} == \
+                   {k: w[k] for k in ('label', 'left', 'top', 'right', 'bottom')}
+            assert g['confidence'] == pytest.approx(w['confidence'], abs=1e-5)
+
+
+@pytest.fixture(scope='module')
+def hub_home(tmp_path_factory):
+    return tmp_path_factory.mktemp('hub_home')
+
+
+@pytest.fixture(scope='module')
+def server(hub_home):
+    with HubServer(MOBILE_MODULE, hub_home, env={'MASKHUB_SERVING_MAX_REQUEST_MB': str(SERVER_MAX_REQUEST_MB)}) as s:
+        yield s
+
+
+def post(server, body, **kwargs):
+    response = requests.post(server.predict_url, json=body, timeout=120, **kwargs)
+    assert response.status_code == 200, response.text[:500]
+    return response.json()
+
+
+@pytest.fixture(scope='module')
+def encoded_images():
+    return [image_to_base64(p) for p in IMAGES]
+
+
+@pytest.fixture(scope='module')
+def bgr_images():
+    return [cv2.imread(str(p)) for p in IMAGES]
+
+
+# ---- over HTTP ---------------------------------------------------------------------------------------
+def test_predict_matches_python_api(server, encoded_images, bgr_images, mobile_detector):
+    answer = post(server, {'images': encoded_images})
+    assert answer['status'] == '000' and answer['msg'] == ''
+    assert_same_results(answer['results'], mobile_detector.face_detection(images=bgr_images))
+    assert sum(len(r['data']) for r in answer['results']) > 0
+
+
+def test_predict_options_are_applied(server, encoded_images, bgr_images, mobile_detector):
+    options = {'shrink': 1.0, 'confs_threshold': 0.7, 'use_multi_scale': True}
+    answer = post(server, {'images': encoded_images[:1], **options})
+    assert answer['status'] == '000'
+    assert_same_results(answer['results'], mobile_detector.face_detection(images=bgr_images[:1], **options))
+
+
+def test_bad_images_fail_alone(server, encoded_images, bgr_images, mobile_detector):
+    ok, huge = cv2.imencode('.jpg', np.zeros((10000, 10000), np.uint8))     # a real 100 MP JPEG
+    assert ok
+    body = {'images': [encoded_images[0], 'this is not base64!', bytes_to_base64(b'plain text, not an image'),
+                       bytes_to_base64(huge.tobytes()), 12345, '']}
+    answer = post(server, body)
+    assert answer['status'] == '000'
+    results = answer['results']
+    assert [r['path'] for r in results] == ['ndarray_%d' % i for i in range(6)]
+    assert_same_results(results[:1], mobile_detector.face_detection(images=bgr_images[:1]))
+    assert 'error' not in results[0]
+    errors = [r['error'] for r in results[1:]]
+    assert all(r['data'] == [] for r in results[1:])
+    assert errors[0].startswith('images[1]: invalid base64')
+    assert errors[1].startswith('images[2]: not an image')
+    assert errors[2].startswith('images[3]: image too large: 10000x10000 = 100 MP (limit 64 MP)')
+    assert errors[3] == 'images[4]: expected a base64 string, got int'
+    assert errors[4] == 'images[5]: empty file (0 bytes)'
+
+
+@pytest.mark.parametrize('body, message', [
+    ({}, 'missing "images"'),
+    ({'images': []}, '"images" is empty'),
+    ({'images': 'abc'}, '"images" must be a list'),
+    ({'images': ['x'] * 17}, 'too many images: 17 (limit 16'),
+    ({'images': ['A' * (SERVER_MAX_REQUEST_MB * 2**20 + 4)]}, 'request too large: 2.0 MB'),
+    ({'images': ['x'], 'shrink': 'big'}, "shrink must be a number, got str 'big'"),
+    ({'images': ['x'], 'shrink': True}, 'shrink must be a number, got bool'),
+    ({'images': ['x'], 'shrink': 0}, 'shrink must be in (0, 4]'),
+    ({'images': ['x'], 'shrink': None}, 'shrink must be a number, got NoneType'),
+    ({'images': ['x'], 'confs_threshold': 2}, 'confs_threshold must be in [0, 1], got 2'),
+    ({'images': ['x'], 'confs_threshold': '0.5'}, 'confs_threshold must be a number, got str'),
+    ({'images': ['x'], 'use_multi_scale': 'yes'}, 'use_multi_scale must be true or false'),
+    ({'images': ['x'], 'batch_size': 0}, 'batch_size must be a positive integer'),
+    ({'images': ['x'], 'paths': ['/etc/hostname']}, "'paths' not accepted over HTTP"),
+    ({'images': ['x'], 'data': {'image': ['/etc/hostname']}}, "'data' not accepted over HTTP"),
+    ({'images': ['x'], 'visualization': True, 'output_dir': '/tmp'}, "'visualization', 'output_dir' not accepted"),
+    ({'images': ['x'], 'treshold': 0.5}, "unknown field(s) 'treshold'"),
+])
+def test_bad_requests_get_a_clear_message(server, body, message):
+    answer = post(server, body)
+    assert answer['status'] == '101', answer
+    assert answer['results'] == ''
+    assert message in answer['msg']
+
+
+def test_bodies_that_are_not_json_objects_are_refused_and_the_server_keeps_answering(server, encoded_images):
+    # these never reach the module: Flask / PaddleHub answer them with HTML error pages
+    not_json = requests.post(server.predict_url, data='{"images": [', timeout=30,
+                             headers={'Content-Type': 'application/json'})
+    assert not_json.status_code == 400
+    not_json_type = requests.post(server.predict_url, data='images=abc', timeout=30)
+    assert not_json_type.status_code == 415
+    json_list = requests.post(server.predict_url, json=['abc'], timeout=30)
+    assert json_list.status_code == 500
+    unknown_module = requests.post(server.base_url + '/predict/no_such_module', json={'images': []}, timeout=30).json()
+    assert unknown_module['status'] == '111'
+    assert post(server, {'images': encoded_images[:1]})['status'] == '000'
+
+
+def test_multiprocess_workers(server, hub_home, encoded_images, bgr_images, mobile_detector):
+    expected = mobile_detector.face_detection(images=bgr_images[:2])
+    answers = []
+    with HubServer(MOBILE_MODULE, hub_home, workers=2, env={'MASKHUB_THREADS': '1'}).start(install=False) as mp:
+        def client():
+            for _ in range(2):
+                answers.append(requests.post(mp.predict_url, json={'images': encoded_images[:2]}, timeout=120).json())
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(answers) == 4
+    for answer in answers:
+        assert answer['status'] == '000', answer
+        assert_same_results(answer['results'], expected)
+
+
+def test_loadtest_writes_a_report(server, tmp_path):
+    report = tmp_path / 'serving.md'
+    code = cli(['loadtest', '--port', str(server.port), '--requests', '3', '--concurrency', '1,2',
+                '--duration-limit', '60', '--report', str(report)])
+    assert code == 0
+    text = report.read_text()
+    assert '| concurrency | requests | ok | errors | throughput (req/s) | p50 (ms) | p95 (ms) | p99 (ms)' in text
+    rows = [line for line in text.splitlines() if line.startswith('| 1 |') or line.startswith('| 2 |')]
+    assert len(rows) == 2 and all('| 3 | 3 | 0 |' in row for row in rows)
+
+
+# ---- without a server ----------------------------------------------------------------------------------
+@pytest.mark.parametrize('host', ['10.0.0.1', '192.168.1.10', '8.8.8.8', '0.0.0.0'])
+def test_loadtest_refuses_non_loopback_hosts(host, capsys):
+    assert cli(['loadtest', '--host', host, '--port', '8866', '--requests', '1']) == 2
+    assert 'only loopback hosts' in capsys.readouterr().err
+
+
+def test_loadtest_bounds():
+    assert loadtest.is_loopback('127.0.0.1') and loadtest.is_loopback('localhost') and loadtest.is_loopback('::1')
+    assert cli(['loadtest', '--requests', str(loadtest.MAX_REQUESTS + 1)]) == 2
+    assert cli(['loadtest', '--duration-limit', '0']) == 2
+    assert cli(['loadtest', '--concurrency', '1,500']) == 2
+    assert cli(['loadtest', '--concurrency', 'a,b']) == 2
+
+
+def test_service_in_process_matches_python_api(mobile_detector, encoded_images, bgr_images):
+    results = predict_base64_images(mobile_detector, encoded_images, {'shrink': 0.5}, ServingLimits())
+    assert results == mobile_detector.face_detection(images=bgr_images)
+
+
+def test_base64_decoding():
+    assert base64_to_bytes('data:image/jpeg;base64,aGVs\nbG8=') == b'hello'
+    for bad in ('abc', 'a b c !', 'aGVsbG8=aGVs'):
+        with pytest.raises(Base64Error):
+            base64_to_bytes(bad)
+
+
+def test_options_defaults_and_ignored_fields():
+    assert parse_options({}) == PredictOptions(0.5, 0.6, False)
+    assert parse_options({'shrink': 1, 'use_gpu': False, 'batch_size': 4}) == PredictOptions(1.0, 0.6, False)
+    with pytest.raises(RequestError, match='shrink must be a number'):
+        parse_options({'shrink': float('nan')})
+
+
+def test_limits_from_environment(monkeypatch):
+    monkeypatch.setenv('MASKHUB_SERVING_MAX_REQUEST_MB', '0.5')
+    monkeypatch.setenv('MASKHUB_SERVING_MAX_IMAGES', '3')
+    limits = ServingLimits.from_env()
+    assert limits.max_request_bytes == 2**19 and limits.max_images == 3
+    monkeypatch.setenv('MASKHUB_SERVING_MAX_IMAGES', 'many')
+    with pytest.raises(ValueError, match='MASKHUB_SERVING_MAX_IMAGES'):
+        ServingLimits.from_env()
+
+
+def test_answers_are_json_serialisable(mobile_detector, encoded_images):
+    json.dumps(predict_base64_images(mobile_detector, encoded_images[:1] + ['!'], {}, ServingLimits()))
