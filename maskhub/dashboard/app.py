@@ -11,7 +11,7 @@ from maskhub.dashboard.views import compare, detect, evaluation, overview, table
 
 VIEWS = {'Overview': overview, 'Table': table, 'Viewer': viewer, 'Compare': compare, 'Detect': detect,
          'Evaluation': evaluation}
-DETECT_PREFIX = 'detect: '
+DETECT_PREFIX = 'unsaved: '
 
 
 @dataclass
@@ -47,6 +47,12 @@ def add_detection_run(path):
     return label
 
 
+def replace_selected_run(old_label, new_label):
+    """Called once a detection is saved into the runs directory: show the saved copy instead."""
+    st.session_state['select_next'] = new_label
+    st.session_state['deselect'] = old_label
+
+
 def _folder_options(runs_dir):
     options = {}
     for path in runs.list_runs(runs_dir):
@@ -71,9 +77,10 @@ def sidebar(ctx):
     st.sidebar.caption('Runs directory: `%s` (set MASKHUB_RUNS_DIR)' % ctx.runs_dir)
     options = list(ctx.folder_runs)
     pending = st.session_state.pop('select_next', None)
+    dropped = st.session_state.pop('deselect', None)
     if 'selected_runs' not in st.session_state:
         st.session_state.selected_runs = options[:1]
-    current = [o for o in st.session_state.selected_runs if o in options]
+    current = [o for o in st.session_state.selected_runs if o in options and o != dropped]
     if pending in options and pending not in current:
         current.append(pending)
     st.session_state.selected_runs = current

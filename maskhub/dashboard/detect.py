@@ -45,10 +45,16 @@ def write_uploads(uploads, dest):
 
 
 def new_run_dir(parent, prefix='detect'):
-    stamp = dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')
-    path = Path(parent) / ('%s-%s' % (prefix, stamp))
-    path.mkdir(parents=True)
-    return path
+    """A new, empty folder ``parent/detect-YYYYmmdd-HHMMSS`` (suffixed -2, -3... when taken)."""
+    base = '%s-%s' % (prefix, dt.datetime.now().strftime('%Y%m%d-%H%M%S'))
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    path, n = Path(parent) / base, 2
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path, n = Path(parent) / ('%s-%d' % (base, n)), n + 1
 
 
 def detect_uploads(detector, uploads, run_dir, shrink=None, confs_threshold=None, video_fps=DEFAULT_VIDEO_FPS,

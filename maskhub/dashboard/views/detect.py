@@ -36,6 +36,7 @@ def run_detection(uploads, model, shrink, threshold, fps):
         return
     st.session_state.detect_last = add_detection_run(run_dir)
     st.session_state.detect_summary = summary
+    st.session_state.detect_saved = None
     st.rerun()      # so the sidebar offers (and selects) the new run
 
 
@@ -47,23 +48,24 @@ def show_result(ctx, label):
         return
     summary = st.session_state.get('detect_summary', run.summary)
     st.subheader('Result: %s' % label)
-    st.success('%d images or frames, %d faces: %d MASK, %d NO MASK%s' % (
+    st.success('%d image(s) or video frame(s), %d faces: %d MASK, %d NO MASK%s' % (
         summary.get('images', 0), summary.get('faces', 0), summary.get('mask', 0), summary.get('no_mask', 0),
         '' if summary.get('compliance_rate') is None else ' (compliance %.0f%%)' % (100 * summary['compliance_rate'])))
     if run.errors is not None and len(run.errors):
         st.warning('Some files failed:')
         st.dataframe(run.errors, hide_index=True, use_container_width=True)
-    save_controls(ctx, run)
+    save_controls(ctx, label, run)
     faces = ctx.faces[ctx.faces['run'] == label] if ctx.faces is not None and len(ctx.faces) else None
     units = ctx.units[ctx.units['run'] == label] if ctx.units is not None and len(ctx.units) else []
     if faces is None or not len(units):
         st.caption('Select the run in the sidebar to see it in the other views.')
         return
-    grid = st.columns(3)
+    n_columns = min(3, max(2, len(units)))
+    grid = st.columns(n_columns)
     for i, (_, unit_row) in enumerate(units.head(SHOWN_RESULTS).iterrows()):
         frame = frame_value(unit_row['frame'])
         unit_faces = faces_of_unit(faces, label, unit_row['path'], frame)
-        with grid[i % 3]:
+        with grid[i % n_columns]:
             try:
                 unit = cache.unit_image(unit_row['path'], frame, str(run.run_dir))
                 st.image(media.annotate(unit, unit_faces), channels='BGR', use_container_width=True)
@@ -77,17 +79,25 @@ def show_result(ctx, label):
         st.caption('%d more in the Viewer.' % (len(units) - SHOWN_RESULTS))
 
 
-def save_controls(ctx, run):
+def save_controls(ctx, label, run):
+    saved = st.session_state.get('detect_saved')
+    if saved:
+        st.success('Saved to `%s`: it is listed with the runs in the sidebar.' % saved)
+        return
     cols = st.columns([3, 1])
     name = cols[0].text_input('Save as run named', key='detect_save_name',
                               placeholder='e.g. entrance-camera-monday')
     if cols[1].button('Save run', key='detect_save', use_container_width=True):
+        from maskhub.dashboard.app import replace_selected_run
         try:
             target = detect.save_run(run.run_dir, ctx.runs_dir, name)
         except detect.DetectError as err:
             st.error(str(err))
-        else:
-            st.success('Saved to `%s`: it is now listed under the runs in the sidebar.' % target)
+            return
+        st.session_state.detect_saved = str(target)
+        st.session_state.detect_last = target.name
+        replace_selected_run(label, target.name)
+        st.rerun()
 
 
 def render(ctx):

@@ -12,7 +12,7 @@ SHOWN_COLUMNS = [RUN] + PREDICTION_COLUMNS + [FACE_SIZE]
 
 
 def filter_controls(faces):
-    cols = st.columns([2, 3, 3, 3])
+    cols = st.columns([3, 3, 3, 3])
     labels = cols[0].multiselect('Label', list(LABELS), default=list(LABELS), key='table_labels')
     confidence = cols[1].slider('Confidence', 0.0, 1.0, (0.0, 1.0), 0.01, key='table_confidence')
     lo, hi = face_size_bounds(faces)

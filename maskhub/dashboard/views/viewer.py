@@ -123,7 +123,8 @@ def gallery(ctx):
                 st.image(cache.face_crop(face['path'], frame, run_dir_of(ctx, face[RUN]), box), channels='BGR')
             except media.MediaError:
                 st.caption('(image not available)')
-            st.caption('%.2f · %s' % (face['confidence'], face['path'].replace('\\', '/').rsplit('/', 1)[-1]))
+            name = face['path'].replace('\\', '/').rsplit('/', 1)[-1] + ('' if frame is None else ' f%d' % frame)
+            st.caption('%.2f · %s' % (face['confidence'], name))
             st.button('Open image', key='gallery_open_%s' % index, on_click=open_in_viewer,
                       args=(face[RUN], face['path'], frame), use_container_width=True)
 
