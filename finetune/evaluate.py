@@ -96,3 +96,28 @@ def evaluate_classifier(classifier, cache, batch_size=64):
     per_class = [float((pred[cache.labels == c] == c).mean()) for c in np.unique(cache.labels)]
     return {'val_loss': total_loss / max(len(cache), 1), 'accuracy': float((pred == cache.labels).mean()),
             'balanced_accuracy': float(np.mean(per_class)), 'per_class_accuracy': per_class}
+
+
+def main(argv=None):
+    """Evaluate given weights exactly as the per-epoch validation of a training config does."""
+    import argparse
+    import json
+    import logging
+
+    from finetune.train import TASKS, load_config, load_matching_weights
+    from maskhub.config import load_builtin_config
+    from maskhub.data.paths import REPO_ROOT
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('--config', required=True, help='a finetune/configs/*.yml')
+    parser.add_argument('--weights', required=True, help='detector or classifier .pdparams')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, force=True)
+    cfg = load_config(args.config)
+    task = TASKS[cfg['task']](cfg, load_builtin_config(cfg['model_config']))
+    load_matching_weights(task.model, REPO_ROOT / args.weights)
+    print(json.dumps(task.evaluate(task.model)))
+
+
+if __name__ == '__main__':
+    main()

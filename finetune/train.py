@@ -54,6 +54,17 @@ def load_matching_weights(layer, path):
     return sorted(usable), sorted(set(own) - set(usable))
 
 
+def background_prior_init(model, random_names, face_prior=0.01):
+    """New (randomly initialised) confidence heads start out predicting background with p(face) = face_prior,
+    so their first hard negatives do not swamp the loss of the pretrained levels."""
+    params = dict(model.named_parameters())
+    for name in random_names:
+        if name.endswith('conf.bias'):
+            bias = np.zeros(params[name].shape, np.float32)
+            bias[1::2] = np.log(face_prior / (1 - face_prior))      # channels alternate background, face
+            params[name].set_value(bias)
+
+
 def build_optimizer(model, train_cfg, total_iters):
     base_lr = float(train_cfg['lr'])
     schedule = paddle.optimizer.lr.CosineAnnealingDecay(base_lr, T_max=max(total_iters, 1),
@@ -148,17 +159,21 @@ class ClassifierTask:
         return evaluate_classifier(model, self.val_cache)
 
 
+TASKS = {'detector': DetectorTask, 'classifier': ClassifierTask}
+
+
 def train(cfg, resume=False, epochs=None):
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
     if world > 1:
         paddle.distributed.init_parallel_env()
     model_config = load_builtin_config(cfg['model_config'])
-    task = (DetectorTask if cfg['task'] == 'detector' else ClassifierTask)(cfg, model_config)
+    task = TASKS[cfg['task']](cfg, model_config)
     model = task.model
     if cfg.get('init_weights'):
         loaded, skipped = load_matching_weights(model, REPO_ROOT / cfg['init_weights'])
         log.info('init from %s: %d tensors loaded, %d left at random init %s', cfg['init_weights'],
                  len(loaded), len(skipped), skipped)
+        background_prior_init(model, skipped)
     t = cfg['train']
     epochs = int(epochs or t['epochs'])
     iters = int(t['iters_per_epoch'])
