@@ -202,3 +202,21 @@ def test_official_mobile_on_three_real_images(tmp_path, capsys):
     h = headline(metrics)
     assert 0 <= h['recall']['all'] <= 100
     assert 'face AP@0.5' in capsys.readouterr().out
+
+
+def test_own_matching_agrees_with_cocoeval_on_random_crowds():
+    rng = np.random.default_rng(0)
+    samples, predictions = [], []
+    for i in range(12):
+        xy = rng.uniform(0, 300, (15, 2))
+        wh = rng.uniform(5, 80, (15, 2))
+        gt = np.concatenate([xy, xy + wh], 1)
+        samples.append(Sample('%d.jpg' % i, gt, [None] * 15, ignore=rng.random(15) < 0.2))
+        jitter = rng.normal(0, 6, (25, 4))
+        det = np.concatenate([gt, gt[:10]])[:25] + jitter
+        det[:, 2:] = np.maximum(det[:, 2:], det[:, :2] + 1)
+        predictions.append(Detections(det, rng.random(25)))
+    coco_recall = average_precision(samples, predictions, [FACE])[FACE]['max_recall']
+    ours = operating_point(samples, predictions, 0.0)['recall']['all']['recall']
+    assert 0.2 < ours < 1.0
+    assert ours == pytest.approx(coco_recall)

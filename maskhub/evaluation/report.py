@@ -137,10 +137,7 @@ def main(argv=None):
                'missing_models': [m for m in MODELS if m not in models], 'datasets': DATASETS,
                'timing_image': TIMING_IMAGE, 'out': out}
     (out / 'accuracy.md').write_text(render_report(results, context), encoding='utf-8')
-    summary = [{k: r[k] for k in ('model', 'data', 'shrink', 'headline')} for r in results['rows']]
-    for row, full in zip(summary, results['rows']):
-        row['classifier_on_gt'] = full['metrics'].get('classifier_on_gt')
-        row['ms_per_640x480_frame'] = results['timings'][row['model'], row['shrink']][0]
+    summary = [dict(r, ms_per_640x480_frame=results['timings'][r['model'], r['shrink']][0]) for r in results['rows']]
     (out / 'accuracy.json').write_text(json.dumps(json_safe({'images': results['images'], 'rows': summary}),
                                                   indent=1), encoding='utf-8')
     print('wrote %s' % (out / 'accuracy.md'))

@@ -184,5 +184,5 @@ def render_report(results, context):
               'accuracy on matched faces are taken at detector score >= %.1f, matching detections to faces one-to-one '
               'at IoU >= 0.5 in descending score order (COCO\'s rule). Mask accuracy on matched faces = share of '
               'matched, labelled faces whose predicted label equals the ground truth.' % RECALL_SCORE,
-              '- Per-run metrics (all numbers above and the P-R points): `accuracy.json`.', '']
+              '- Every number above, the P-R points and the settings of each run: `accuracy.json`.', '']
     return '\n'.join(lines)
