@@ -216,8 +216,8 @@ def test_media_lookup_and_crops(small_run, runs_dir, tmp_path):
 def test_detect_uploads_make_a_run_that_can_be_saved(mobile_detector, example_images, tmp_path):
     image = dashboard_images(example_images)[0]
     work = detect.new_run_dir(tmp_path / 'session')
-    summary = detect.detect_uploads(mobile_detector, [(image.name, image.read_bytes()), ('a b.JPG', image.read_bytes())],
-                                    work, shrink=0.5, confs_threshold=0.6)
+    uploads = [(image.name, image.read_bytes()), ('a b.JPG', image.read_bytes())]
+    summary = detect.detect_uploads(mobile_detector, uploads, work, shrink=0.5, confs_threshold=0.6)
     assert summary['images'] == 2 and summary['faces'] > 0 and summary['errors'] == 0
     assert sorted(p.name for p in (work / 'inputs').iterdir()) == sorted([image.name, 'a_b.JPG'])
     saved = detect.save_run(work, tmp_path / 'runs', 'uploaded-1')

@@ -151,11 +151,11 @@ def test_load_run_view_image_and_detect_an_upload(server, driver, images):
     button = wait_until(driver, lambda b: [el for el in css(b, '[data-testid="stMain"] button')
                                            if el.text == 'Detect' and el.is_enabled()], 60, 'the Detect button')[0]
     button.click()
-    wait_until(driver, lambda b: 'Result: detect: ' in main_text(b) and
+    wait_until(driver, lambda b: 'Result: unsaved: detect-' in main_text(b) and
                css(b, '[data-testid="stMain"] [data-testid="stImage"] img'), what='the detection result')
     text = main_text(driver)
     assert 'faces:' in text and 'MASK' in text and 'Traceback' not in text
     selected = ' '.join(el.text for el in css(driver, '[data-testid="stSidebar"] [data-testid="stMultiSelect"]'))
-    assert 'detect: ' in selected       # the result is a run the other views show
+    assert 'unsaved: detect-' in selected       # the result is a run the other views show
     SCREENSHOT.parent.mkdir(exist_ok=True)
     driver.save_screenshot(str(SCREENSHOT))

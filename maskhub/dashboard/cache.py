@@ -49,3 +49,10 @@ def face_crop(path, frame, run_dir, box):
 def detector(name):
     from maskhub.inference.registry import load_detector
     return load_detector(name)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def aggregate(stat_name, key, params, _table):
+    """``maskhub.dashboard.stats.<stat_name>(_table, *params)``, once per selection (``key``) and params."""
+    from maskhub.dashboard import stats
+    return getattr(stats, stat_name)(_table, *params)

@@ -21,7 +21,8 @@ class FaceFilter:
         if self.face_size is not None:
             keep &= ((faces[FACE_SIZE] >= self.face_size[0]) & (faces[FACE_SIZE] <= self.face_size[1])).to_numpy(bool)
         if self.path_text.strip():
-            keep &= faces['path'].str.contains(self.path_text.strip(), case=False, regex=False).fillna(False).to_numpy(bool)
+            found = faces['path'].str.contains(self.path_text.strip(), case=False, regex=False)
+            keep &= found.fillna(False).to_numpy(bool)
         return faces[keep]
 
 

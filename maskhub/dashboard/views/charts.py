@@ -2,11 +2,13 @@
 import altair as alt
 
 LABEL_COLORS = alt.Scale(domain=['MASK', 'NO MASK'], range=['#1a9c3a', '#d62728'])
+RATE_SCALE = alt.Scale(domain=[0, 1])
+PERCENT = alt.Axis(format='%')
 
 
 def compliance_bars(table, column):
     return alt.Chart(table).mark_bar().encode(
-        x=alt.X('compliance_rate:Q', title='compliance rate', scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format='%')),
+        x=alt.X('compliance_rate:Q', title='compliance rate', scale=RATE_SCALE, axis=PERCENT),
         y=alt.Y('%s:N' % column, sort='-x', title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[column, 'faces', 'mask', 'no_mask', alt.Tooltip('compliance_rate:Q', format='.1%')],
     ).properties(height=max(80, 28 * len(table)))
@@ -15,7 +17,7 @@ def compliance_bars(table, column):
 def compliance_over_time(table):
     return alt.Chart(table).mark_line(point=True).encode(
         x=alt.X('time_s:Q', title='time (s)'),
-        y=alt.Y('compliance_rate:Q', title='compliance rate', scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format='%')),
+        y=alt.Y('compliance_rate:Q', title='compliance rate', scale=RATE_SCALE, axis=PERCENT),
         color=alt.Color('path:N', title='video'),
         tooltip=['run', 'path', 'time_s', 'faces', 'mask', alt.Tooltip('compliance_rate:Q', format='.1%')])
 

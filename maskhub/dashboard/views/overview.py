@@ -1,7 +1,7 @@
 """Overview: headline counts and the charts."""
 import streamlit as st
 
-from maskhub.dashboard import stats
+from maskhub.dashboard import cache, stats
 from maskhub.dashboard.frames import FOLDER, RUN
 from maskhub.dashboard.views import charts
 
@@ -35,18 +35,21 @@ def render(ctx):
     if not len(faces):
         st.info('No faces in the selected runs.')
         return
+    def aggregate(stat_name, table, *params):
+        return cache.aggregate(stat_name, ctx.key, params, table)
+
     left, right = st.columns(2)
     with left:
         group = st.radio('Compliance by', ['folder', 'run', 'model'], horizontal=True, key='overview_group')
         column = {'folder': FOLDER, 'run': RUN, 'model': 'model'}[group]
-        table = stats.compliance_by(faces, column)
+        table = aggregate('compliance_by', faces, column)
         st.altair_chart(charts.compliance_bars(table.head(30), column), use_container_width=True)
         if len(table) > 30:
             st.caption('30 largest of %d %ss shown' % (len(table), group))
     with right:
         st.subheader('Faces per image')
-        st.altair_chart(charts.faces_per_image(stats.faces_per_image(units)), use_container_width=True)
-    over_time = stats.compliance_over_time(faces, st.session_state.get('overview_bin_s', 1.0))
+        st.altair_chart(charts.faces_per_image(aggregate('faces_per_image', units)), use_container_width=True)
+    over_time = aggregate('compliance_over_time', faces, st.session_state.get('overview_bin_s', 1.0))
     if len(over_time):
         st.subheader('Compliance over time (video)')
         st.number_input('time bin (s)', 0.1, 600.0, 1.0, key='overview_bin_s')
@@ -54,7 +57,7 @@ def render(ctx):
     left, right = st.columns(2)
     with left:
         st.subheader('Face sizes')
-        st.altair_chart(charts.face_sizes(stats.face_size_distribution(faces)), use_container_width=True)
+        st.altair_chart(charts.face_sizes(aggregate('face_size_distribution', faces)), use_container_width=True)
     with right:
         st.subheader('Confidence by label')
-        st.altair_chart(charts.confidence_histogram(stats.confidence_histogram(faces)), use_container_width=True)
+        st.altair_chart(charts.confidence_histogram(aggregate('confidence_histogram', faces)), use_container_width=True)

@@ -30,11 +30,11 @@ def render(ctx):
     sort_by = cols[0].selectbox('Sort by', SHOWN_COLUMNS, index=SHOWN_COLUMNS.index('confidence'), key='table_sort')
     ascending = cols[1].toggle('Ascending', value=False, key='table_ascending')
     shown = sort_faces(filtered, sort_by, ascending)
-    cols[2].download_button('Download %d rows (CSV)' % len(filtered),
-                            cache.filtered_csv(ctx.key, repr((face_filter, sort_by, ascending)), tuple(SHOWN_COLUMNS), shown),
-                            file_name='faces_filtered.csv', mime='text/csv', key='table_download')
-    st.caption('%d of %d faces match%s' % (len(filtered), len(faces),
-                                           '; first %d shown' % MAX_SHOWN_ROWS if len(filtered) > MAX_SHOWN_ROWS else ''))
+    csv = cache.filtered_csv(ctx.key, repr((face_filter, sort_by, ascending)), tuple(SHOWN_COLUMNS), shown)
+    cols[2].download_button('Download %d rows (CSV)' % len(filtered), csv, file_name='faces_filtered.csv',
+                            mime='text/csv', key='table_download')
+    more = '; first %d shown' % MAX_SHOWN_ROWS if len(filtered) > MAX_SHOWN_ROWS else ''
+    st.caption('%d of %d faces match%s' % (len(filtered), len(faces), more))
     st.dataframe(shown[SHOWN_COLUMNS].head(MAX_SHOWN_ROWS), hide_index=True, use_container_width=True,
                  column_config={'confidence': st.column_config.NumberColumn(format='%.3f'),
                                 'face_score': st.column_config.NumberColumn(format='%.3f')})
