@@ -339,3 +339,24 @@ def test_app_detect_and_evaluation_pages_render(app):
     assert 'mobile' in app.selectbox(key='detect_model').options
     show(app, 'Evaluation')
     assert not app.error
+
+
+def test_app_detect_result_is_shown_and_saved(app, mobile_detector, example_images, runs_dir, tmp_path):
+    """The Detect page after a detection (uploads cannot be driven by AppTest: the browser test does that)."""
+    image = dashboard_images(example_images)[1]
+    work = detect.new_run_dir(tmp_path)
+    detect.detect_uploads(mobile_detector, [(image.name, image.read_bytes())], work)
+    label = 'unsaved: ' + work.name
+    app.session_state['detect_runs'] = {label: str(work)}
+    app.session_state['detect_last'] = label
+    app.session_state['select_next'] = label
+    show(app, 'Detect')
+    assert label in app.sidebar.multiselect(key='selected_runs').value
+    assert any(h.value == 'Result: ' + label for h in app.subheader)
+    app.text_input(key='detect_save_name').input('saved-upload').run()
+    app.button(key='detect_save').click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert (runs_dir / 'saved-upload' / 'predictions.parquet').exists()
+    assert app.sidebar.multiselect(key='selected_runs').value == ['small', 'saved-upload']
+    assert any('Saved to' in s.value for s in app.success)
+    shutil.rmtree(runs_dir / 'saved-upload')
