@@ -220,3 +220,29 @@ def test_own_matching_agrees_with_cocoeval_on_random_crowds():
     ours = operating_point(samples, predictions, 0.0)['recall']['all']['recall']
     assert 0.2 < ours < 1.0
     assert ours == pytest.approx(coco_recall)
+
+
+def test_report_states_met_goals_and_shortfalls(two_images, tmp_path):
+    from maskhub.evaluation.report import plot_figures
+    from maskhub.evaluation.report_markdown import render_report
+    wider = [Sample(s.path, s.boxes, [None] * len(s.boxes)) for s in two_images]
+    half = perfect(two_images)
+    half[0] = Detections(half[0].boxes[2:], half[0].scores[2:], half[0].probs[2:])   # misses the two small faces
+    predictions = {'mobile': half, 'mobile_crowd': perfect(two_images), 'server': perfect(two_images)}
+    rows = []
+    for model, preds in predictions.items():
+        for data, samples in (('wider-val', wider), ('mask-val', two_images)):
+            metrics = compute_metrics(samples, preds, ([MASK], [MASK]))
+            rows.append({'model': model, 'data': data, 'shrink': 0.5, 'metrics': metrics,
+                         'headline': headline(metrics)})
+    results = {'rows': rows, 'timings': {(m, 0.5): (12.0, 3) for m in predictions},
+               'images': {'wider-val': 2, 'mask-val': 2}, 'total_images': {'wider-val': 10, 'mask-val': 2},
+               'figures': plot_figures(rows, tmp_path / 'figures'), 'real_timing_frame': True}
+    context = {'command': 'python -m maskhub.evaluation.report --max-images-wider 2', 'generated': 'now',
+               'machine': 'test', 'missing_models': [], 'datasets': {'wider-val': 'WIDER', 'mask-val': 'masks'},
+               'timing_image': 'x.jpg', 'out': tmp_path}
+    text = render_report(results, context)
+    assert 'wider-val: 2 of 10 (spread evenly over the split)' in text
+    assert '| WIDER val recall of faces < 32 px at score 0.5 | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
+    assert 'server face AP@0.5 not above mobile_crowd on wider-val at shrink 0.5 (+0.0 points).' in text
+    assert (tmp_path / 'figures' / 'pr_face_wider-val_shrink0.5.png').exists()
