@@ -1,6 +1,5 @@
 """Evaluation metrics on hand-made cases, plus one real-model run on a few shared images."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -36,12 +36,15 @@ def _fmt(x):
 def print_summary(metrics):
     h = headline(metrics)
     s = metrics['settings']
-    print('%s shrink %g on %d images (%d faces): face AP@0.5 %s | MASK AP %s | NO MASK AP %s | mean %s'
-          % (s['model'], s['shrink'], metrics['images'], metrics['faces'], _fmt(h['face_ap']), _fmt(h['mask_ap']),
-             _fmt(h['no_mask_ap']), _fmt(h['mask_map'])))
-    print('  at score %.2f: recall %s | precision %s | mask accuracy on matched faces %s'
+    classes = ' | MASK AP %s | NO MASK AP %s | mean %s' % (_fmt(h['mask_ap']), _fmt(h['no_mask_ap']),
+                                                            _fmt(h['mask_map'])) if 'mask_map' in metrics else ''
+    print('%s shrink %g on %d images (%d faces): face AP@0.5 %s%s'
+          % (s['model'], s['shrink'], metrics['images'], metrics['faces'], _fmt(h['face_ap']), classes))
+    matched = (' | mask accuracy on matched faces %s' % _fmt(h['matched_mask_accuracy'])
+               if 'mask_map' in metrics else '')
+    print('  at score %.2f: recall %s | precision %s%s'
           % (s['recall_score'], ' '.join('%s %s' % (k, _fmt(v)) for k, v in h['recall'].items()),
-             _fmt(h['precision']), _fmt(h['matched_mask_accuracy'])))
+             _fmt(h['precision']), matched))
     if 'classifier_on_gt' in metrics:
         c = metrics['classifier_on_gt']
         print('  classifier on ground-truth crops: accuracy %s, macro F1 %s, confusion (rows truth %s) %s'

@@ -5,7 +5,6 @@ only those at or above ``classify_floor`` get a mask label (classifying hundreds
 per crowded image costs seconds and barely moves the class APs).
 """
 import json
-import logging
 import math
 import time
 from pathlib import Path
@@ -21,7 +20,6 @@ from maskhub.evaluation.operating_point import operating_point
 from maskhub.evaluation.predictions import Detections
 from maskhub.io.images import read_image
 
-log = logging.getLogger(__name__)
 
 SCORE_FLOOR = 0.05
 CLASSIFY_FLOOR = 0.1
