@@ -3,8 +3,8 @@ import logging
 from pathlib import Path
 
 from maskhub.evaluation.datasets import load_samples, spread_subset
-from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, headline,
-                                         write_outputs)
+from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, file_safe,
+                                         headline, write_outputs)
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,6 @@ def print_summary(metrics):
               % (_fmt(100 * c['accuracy']), _fmt(100 * c['macro_f1']), c['labels'], c['confusion']))
 
 
-def _slug(text):
-    return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in str(text)).strip('_')[-60:]
-
-
 def run(args):
     from maskhub.inference.pipeline import MaskDetector
     samples = spread_subset(load_samples(args.data, args.split, args.images_root), args.max_images)
@@ -62,7 +58,8 @@ def run(args):
         log.error('no images in %s', args.data)
         return 1
     detector = MaskDetector(args.model, threads=args.threads)
-    out_root = Path(args.out or Path('runs') / 'evaluate' / ('%s_%s' % (_slug(args.model), _slug(args.data))))
+    default_out = Path('runs') / 'evaluate' / ('%s_%s' % (file_safe(args.model), file_safe(args.data)))
+    out_root = Path(args.out or default_out)
     for shrink in args.shrink:
         metrics, predictions = evaluate(detector, samples, shrink, args.recall_score, args.score_floor,
                                         args.classify_floor, progress=not args.no_progress)

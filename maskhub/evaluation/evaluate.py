@@ -135,6 +135,11 @@ def headline(metrics):
     return row
 
 
+def file_safe(text):
+    """A model name, directory or data spec as a file-name part."""
+    return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in str(text)).strip('_')[-60:]
+
+
 def json_safe(value):
     """NaN -> None, numpy scalars -> Python: strict JSON."""
     if isinstance(value, dict):

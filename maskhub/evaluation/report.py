@@ -21,7 +21,7 @@ from maskhub.evaluation.coco import FACE
 from maskhub.evaluation.curves import plot_pr_curves
 from maskhub.evaluation.datasets import load_samples, spread_subset
 from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, PredictionCache,
-                                         compute_metrics, headline, json_safe, predict_samples)
+                                         compute_metrics, file_safe, headline, json_safe, predict_samples)
 from maskhub.evaluation.report_markdown import render_report
 from maskhub.evaluation.timing import frame_640x480, ms_per_frame
 from maskhub.inference.registry import MODELS, REPO_ROOT, available_models, resolve_model_dir
@@ -74,7 +74,8 @@ def evaluate_all(models, datasets, shrinks, max_images, cache_dir, figures_dir, 
         for shrink in shrinks:
             timings[model, shrink] = ms_per_frame(detector, frame, shrink, repeats=timing_repeats)
             for name, samples in sets.items():
-                cache_path = Path(cache_dir) / ('%s_%s_%s_shrink%g.json' % (model, key['weights'], name, shrink))
+                cache_path = Path(cache_dir) / ('%s_%s_%s_shrink%g.json' % (file_safe(model), key['weights'], name,
+                                                                             shrink))
                 predictions, gt_classification = cached_predictions(detector, samples, shrink, cache_path,
                                                                     dict(key, shrink=shrink, data=name))
                 metrics = compute_metrics(samples, predictions, gt_classification, RECALL_SCORE,
@@ -113,7 +114,8 @@ def plot_figures(rows, figures_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--models', nargs='+', help='default: every registered model whose files exist')
+    parser.add_argument('--models', nargs='+', help='names or model directories (default: every registered '
+                        'model whose files exist)')
     parser.add_argument('--shrinks', type=float, nargs='+', default=list(SHRINKS))
     parser.add_argument('--max-images-wider', type=int, help='at most N WIDER val images (spread evenly)')
     parser.add_argument('--max-images-mask', type=int, help='at most N mask val images (spread evenly)')
