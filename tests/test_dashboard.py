@@ -237,15 +237,21 @@ def test_detect_uploads_make_a_run_that_can_be_saved(mobile_detector, example_im
 
 
 def test_evaluation_report_parts(tmp_path):
-    assert evaluation.load_evaluation(tmp_path).markdown is None
-    cv2.imwrite(str(tmp_path / 'pr_mobile.png'), np.zeros((10, 10, 3), np.uint8))
-    cv2.imwrite(str(tmp_path / 'sizes.png'), np.zeros((10, 10, 3), np.uint8))
-    (tmp_path / 'accuracy.md').write_text('# Accuracy\n\n| AP | 0.9 |\n\n![sizes](sizes.png)\n![gone](gone.png)\n')
+    assert evaluation.load_evaluation(tmp_path).empty
+    (tmp_path / 'figures').mkdir()
+    for name in ('figures/pr_face.png', 'figures/pr_classes.png', 'figures/pr_extra.png', 'sizes.png'):
+        cv2.imwrite(str(tmp_path / name), np.zeros((10, 10, 3), np.uint8))
+    (tmp_path / 'accuracy.md').write_text(
+        '# Accuracy\n\n| AP | 0.9 |\n\n![faces P-R](figures/pr_face.png)\n\n'
+        'Per class: [pr_classes.png](figures/pr_classes.png) and [the paper](https://example.org/x.png)\n\n'
+        '![gone](gone.png)\n')
     pd.DataFrame({'recall': [0, 0.5, 1], 'precision': [1, 0.9, 0.5], 'label': 'face'}).to_csv(
         tmp_path / 'pr_curves.csv', index=False)
     report = evaluation.load_evaluation(tmp_path)
-    assert '# Accuracy' in report.markdown and '![' not in report.markdown
-    assert [p.name for _, p in report.figures] == ['sizes.png', 'pr_mobile.png']
+    kinds = [b.path.name if isinstance(b, evaluation.Figure) else b.splitlines()[0] for b in report.blocks]
+    assert kinds == ['# Accuracy', '| AP | 0.9 |', 'pr_face.png', kinds[3], 'pr_classes.png']
+    assert kinds[3].startswith('Per class') and not any('![' in b for b in report.blocks if isinstance(b, str))
+    assert [f.path.name for f in report.other_figures] == ['pr_extra.png']      # sizes.png is not a P-R plot
     assert [name for name, _ in report.pr_tables] == ['pr_curves']
     assert any('gone.png' in p for p in report.problems)
 

@@ -4,10 +4,11 @@ from pathlib import Path
 import altair as alt
 import streamlit as st
 
-from maskhub.dashboard.evaluation import load_evaluation
+from maskhub.dashboard.evaluation import Figure, load_evaluation
 from maskhub.inference.registry import REPO_ROOT
 
 NEEDS_RUNS = False
+FIGURE_WIDTH = 520
 
 
 def reports_dir():
@@ -26,19 +27,22 @@ def render(ctx):
     st.title('Evaluation')
     folder = reports_dir()
     report = load_evaluation(folder)
-    if report.markdown is None and not report.figures and not report.pr_tables:
-        st.info('No evaluation yet: `maskhub evaluate` writes %s/accuracy.md (and P-R curves).' % folder)
+    if report.empty:
+        st.info('No evaluation yet: `python -m maskhub.evaluation.report` writes %s/accuracy.md '
+                '(and its P-R curves).' % folder)
         return
     for problem in report.problems:
         st.warning(problem)
-    if report.pr_tables:
-        st.subheader('Precision-recall')
-        for name, table in report.pr_tables:
-            st.caption(name)
-            st.altair_chart(pr_chart(table), use_container_width=True)
-    if report.figures:
-        cols = st.columns(min(3, len(report.figures)))
-        for i, (caption, path) in enumerate(report.figures):
-            cols[i % len(cols)].image(str(path), caption=caption, use_container_width=True)
-    if report.markdown is not None:
-        st.markdown(report.markdown)
+    for name, table in report.pr_tables:
+        st.subheader('Precision-recall: %s' % name)
+        st.altair_chart(pr_chart(table), use_container_width=True)
+    for block in report.blocks:
+        if isinstance(block, Figure):
+            st.image(str(block.path), caption=block.caption, width=FIGURE_WIDTH)
+        else:
+            st.markdown(block)
+    if report.other_figures:
+        st.subheader('Other precision-recall figures')
+        cols = st.columns(2)
+        for i, figure in enumerate(report.other_figures):
+            cols[i % 2].image(str(figure.path), caption=figure.caption, use_container_width=True)
