@@ -32,6 +32,13 @@ def pick_runs(ctx):
     return loaded[0], loaded[1], iou
 
 
+def version_key(run):
+    """Identifies a run's current files, for the comparison cache."""
+    if run.run_dir is not None:
+        return run.name, str(run.run_dir), runs.run_signature(run.run_dir)
+    return run.name, len(run.predictions), float(run.predictions['confidence'].sum())
+
+
 def side(run, faces, other_faces, frame, title):
     st.markdown('**%s** · `%s` · %d faces' % (title, run.name, len(faces)))
     path = (faces if len(faces) else other_faces)['path'].iloc[0]
@@ -56,7 +63,7 @@ def render(ctx):
         return
     run_a, run_b, iou = picked
     faces_a, faces_b = run_a.predictions, run_b.predictions
-    key = (run_a.name, str(run_a.run_dir), len(faces_a), run_b.name, str(run_b.run_dir), len(faces_b))
+    key = (version_key(run_a), version_key(run_b))
     pairs = cache.comparison(key, iou, faces_a, faces_b)
     by = pairs.attrs.get('by', 'path')
     if by == 'name':
