@@ -40,8 +40,12 @@ def hub_home(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def server(hub_home):
-    with HubServer(MOBILE_MODULE, hub_home, env={'MASKHUB_SERVING_MAX_REQUEST_MB': str(SERVER_MAX_REQUEST_MB)}) as s:
-        yield s
+    # installed with PaddleHub's own installer in-process; the `hub install` CLI is tested in test_hub_modules
+    from paddlehub.module.manager import LocalModuleManager
+    LocalModuleManager(home=str(hub_home / 'modules')).install(directory=str(MOBILE_MODULE))
+    server = HubServer(MOBILE_MODULE, hub_home, env={'MASKHUB_SERVING_MAX_REQUEST_MB': str(SERVER_MAX_REQUEST_MB)})
+    with server.start(install=False):
+        yield server
 
 
 def post(server, body, **kwargs):

@@ -38,6 +38,11 @@ class MaskHubModule(Module):
         threads: CPU threads per process (default: MASKHUB_THREADS or all cores).
     """
 
+    # RunModule wraps every method call in PaddleHub's static_mode_guard, which is not exception-safe:
+    # a raising call (e.g. an unreadable path) would leave the whole process in static-graph mode.
+    # Paddle Inference needs neither mode, so method calls here are left unwrapped.
+    __getattribute__ = object.__getattribute__
+
     def __init__(self, use_gpu=False, threads=None, **_ignored):
         directory = getattr(self, 'directory', None) or Path(inspect.getfile(type(self))).parent
         self.model_dir = module_model_dir(directory, self.name)
