@@ -1,4 +1,4 @@
-.PHONY: setup demo test bench dashboard accuracy lite convert
+.PHONY: setup demo test bench dashboard browser convert
 
 setup:
 	bash scripts/setup.sh
@@ -15,5 +15,8 @@ bench: setup
 convert: setup
 	.venv/bin/python tools/convert_official_weights.py
 
-dashboard: setup
-	.venv/bin/streamlit run streamlit_app.py
+dashboard: setup  ## http://localhost:8501, runs from MASKHUB_RUNS_DIR (default runs/)
+	.venv/bin/python -m streamlit run streamlit_app.py --browser.gatherUsageStats false
+
+browser:  ## headless Chromium + chromedriver for the dashboard's browser test (apt; root)
+	bash scripts/install_browser.sh

@@ -58,7 +58,8 @@ def _read_journal(path):
     return entries
 
 
-def _safe_name(path):
+def annotated_image_stem(path):
+    """File-name stem of the annotated copy of ``path`` under a run's images/ folder."""
     return re.sub(r'[^A-Za-z0-9._-]+', '_', str(path).lstrip('./'))[-180:]
 
 
@@ -69,7 +70,7 @@ def _process_image(detector, item, opts, images_dir):
     if images_dir is not None:
         small = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale) for k in ('left', 'top', 'right', 'bottom')}}
                  for f in result.faces]
-        cv2.imwrite(str(images_dir / (_safe_name(item.path) + '.jpg')), draw_faces(loaded.image, small))
+        cv2.imwrite(str(images_dir / (annotated_image_stem(item.path) + '.jpg')), draw_faces(loaded.image, small))
     return [result], []
 
 
@@ -81,7 +82,7 @@ def _process_video(detector, item, opts, images_dir):
                                        path=item.path, frame=fr.index, timestamp_s=round(fr.timestamp_s, 3))
             results.append(r)
             if images_dir is not None:
-                name = '%s_f%06d.jpg' % (_safe_name(item.path), fr.index)
+                name = '%s_f%06d.jpg' % (annotated_image_stem(item.path), fr.index)
                 cv2.imwrite(str(images_dir / name), draw_faces(fr.image, r.faces))
     except VideoError as err:
         if not results:

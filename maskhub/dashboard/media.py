@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskhub.batch.run import _safe_name as saved_image_stem
+from maskhub.batch.run import annotated_image_stem as saved_image_stem
 from maskhub.io.draw import draw_faces
 from maskhub.io.images import ImageError, read_image
 from maskhub.io.video import VIDEO_EXTENSIONS
