@@ -131,8 +131,10 @@ def main(argv=None):
                            {'wider-val': args.max_images_wider, 'mask-val': args.max_images_mask},
                            args.cache_dir, out / 'figures', args.timing_repeats)
     command = 'python -m maskhub.evaluation.report' + ''.join(
-        ' --%s %s' % (flag, value) for flag, value in (('max-images-wider', args.max_images_wider),
-                                                       ('max-images-mask', args.max_images_mask)) if value)
+        ' --%s %s' % (flag, value) for flag, value in (
+            ('models', ' '.join(args.models or [])), ('shrinks', ' '.join('%g' % s for s in args.shrinks)
+                                                      if list(args.shrinks) != list(SHRINKS) else ''),
+            ('max-images-wider', args.max_images_wider), ('max-images-mask', args.max_images_mask)) if value)
     context = {'command': command, 'generated': datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
                'machine': '%s, %d CPU cores (%s)' % (platform.processor() or platform.machine(), os.cpu_count(),
                                                      'load average %.1f at start' % os.getloadavg()[0]),

@@ -129,7 +129,8 @@ def render_report(results, context):
     goal, shortfalls = _goal_lines(rows, shrinks)
     n, total = results['images'], results['total_images']
     lines = ['# Accuracy: official mobile vs mobile_crowd vs server', '',
-             'Regenerate with `%s` (all registered models whose files exist; cached predictions are reused).'
+             'Regenerate with `%s` (without `--models`: every registered model whose files exist; cached per-image '
+             'predictions are reused).'
              % context['command'], '',
              'Generated %s on %s.' % (context['generated'], context['machine']), '',
              'Images used: ' + '; '.join('%s: %d of %d%s' % (name, n[name], total[name],
