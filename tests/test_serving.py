@@ -99,6 +99,24 @@ def test_bad_images_fail_alone(server, encoded_images, bgr_images, mobile_detect
     assert errors[4] == 'images[5]: empty file (0 bytes)'
 
 
+def test_detector_input_is_bounded(server, encoded_images, bgr_images, mobile_detector):
+    ok, six_mp = cv2.imencode('.jpg', np.zeros((2000, 3000, 3), np.uint8))
+    answer = post(server, {'images': [bytes_to_base64(six_mp.tobytes()), encoded_images[0]], 'shrink': 2.0})
+    assert answer['status'] == '000'
+    assert answer['results'][0]['error'] == ('images[0]: shrink 2 on this 3000x2000 image gives a 24 MP detector '
+                                             'input (limit 12 MP): send a smaller shrink or image')
+    assert_same_results(answer['results'][1:], mobile_detector.face_detection(images=bgr_images[:1], shrink=2.0))
+
+
+def test_detector_input_limit_counts_multi_scale_passes(mobile_detector, encoded_images):
+    limits = ServingLimits(max_detector_pixels=50_000)        # 400x258 = 103 kpx; x 0.2^2 = 4 kpx; x 0.9^2 = 84 kpx
+    assert 'error' not in predict_base64_images(mobile_detector, encoded_images[:1], {'shrink': 0.2}, limits)[0]
+    refused = predict_base64_images(mobile_detector, encoded_images[:1], {'shrink': 0.2, 'use_multi_scale': True},
+                                    limits)
+    assert refused[0]['error'].startswith('images[0]: shrink 0.9 on this 400x258 image gives a 0.0836 MP '
+                                          'detector input (limit 0.05 MP)')
+
+
 @pytest.mark.parametrize('body, message', [
     ({}, 'missing "images"'),
     ({'images': []}, '"images" is empty'),

@@ -25,6 +25,7 @@ class ServingLimits:
     max_request_bytes: int = 32 * MB      # total base64 characters of the request's images
     reduce_pixels: int = 25_000_000       # larger images are decoded at 1/2, 1/4 or 1/8 size
     refuse_pixels: int = 64_000_000       # larger images are refused (checked from the header)
+    max_detector_pixels: int = 12_000_000  # decoded image pixels x shrink^2: bounds memory and time of a pass
 
     @classmethod
     def from_env(cls):
@@ -34,4 +35,6 @@ class ServingLimits:
                                               float) * MB),
             reduce_pixels=int(_env_number('MASKHUB_SERVING_REDUCE_MEGAPIXELS', cls.reduce_pixels / 1e6, float) * 1e6),
             refuse_pixels=int(_env_number('MASKHUB_SERVING_MAX_MEGAPIXELS', cls.refuse_pixels / 1e6, float) * 1e6),
+            max_detector_pixels=int(_env_number('MASKHUB_SERVING_MAX_DETECTOR_MEGAPIXELS',
+                                                cls.max_detector_pixels / 1e6, float) * 1e6),
         )
