@@ -11,21 +11,39 @@ from pathlib import Path
 COMMANDS = ('verify', 'quantise', 'benchmark')
 
 
+def model_name(model):
+    from maskhub.config import ModelConfig
+    from maskhub.inference.registry import resolve_model_dir
+    return ModelConfig.from_yaml(resolve_model_dir(model) / 'model.yml').name
+
+
 def export_main(argv):
     parser = argparse.ArgumentParser(prog='python -m lite_export',
                                      description='export a maskhub model to Paddle-Lite (.nb for ARM and x86)')
-    parser.add_argument('--model', required=True, help="'mobile', 'mobile_crowd', 'server' or a model directory")
-    parser.add_argument('--out', help='bundle directory (default: build/lite/<model name>)')
+    parser.add_argument('--model', required=True,
+                        help="'mobile', 'mobile_crowd', 'server', a model directory, or 'all' (every available model)")
+    parser.add_argument('--out', help='bundle directory (default: build/lite/<model name>; with --model all, '
+                                      'the parent of the bundles, default build/lite)')
     parser.add_argument('--targets', nargs='+', default=['arm', 'x86'], choices=['arm', 'x86'])
     parser.add_argument('--no-verify', action='store_true', help='skip the x86 verification against Paddle Inference')
+    parser.add_argument('--int8', action='store_true', help='also build and evaluate the INT8 variant (minutes)')
     args = parser.parse_args(argv)
     from lite_export.export import export_bundle
-    out = Path(args.out or Path('build/lite') / Path(args.model).name)
-    app_config = export_bundle(args.model, out, targets=args.targets)
-    print('wrote %s (%s)' % (out, ', '.join('%s/%s' % (v, n) for v, f in app_config['files'].items() for n in f)))
-    if args.no_verify or 'x86' not in args.targets:
-        return 0
-    return verify_main([str(out)])
+    from maskhub.inference.registry import available_models
+    if args.model == 'all':
+        jobs = [(name, Path(args.out or 'build/lite') / name) for name in available_models()]
+    else:
+        jobs = [(args.model, Path(args.out) if args.out else Path('build/lite') / model_name(args.model))]
+    status = 0
+    for model, out in jobs:
+        app_config = export_bundle(model, out, targets=args.targets)
+        print('wrote %s (%s)' % (out, ', '.join('%s/%s' % (v, n) for v, f in app_config['files'].items() for n in f)))
+        if not args.no_verify and 'x86' in args.targets:
+            status = verify_main([str(out)]) or status
+        if args.int8 and 'x86' in args.targets:
+            from lite_export.quantise import main as quantise_main
+            status = quantise_main([str(out)]) or status
+    return status
 
 
 def verify_main(argv):

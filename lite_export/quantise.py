@@ -1,0 +1,177 @@
+"""INT8 variant of a bundle: post-training quantisation (Paddle's built-in ``PostTrainingQuantization``,
+the engine PaddleSlim's ``quant_post_static`` wraps), then ``opt`` for ARM and x86, then accuracy on the
+validation splits against the FP32 ``.nb``.
+
+    python -m lite_export quantise build/lite/mobile [--calibration-images 48] [--eval-images 50]
+
+Calibration uses training images only: detector inputs at the default shrink, classifier crops of the
+faces the FP32 model finds. The INT8 files are listed in ``model_config.json`` only when the accuracy
+loss is within ``MAX_AP_LOSS``; the measurements are recorded either way (``int8`` section).
+"""
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from lite_export.app_config import read_app_config, write_app_config
+from lite_export.convert import run_opt
+from lite_export.export import NETWORKS, lite_files
+
+log = logging.getLogger(__name__)
+
+MAX_AP_LOSS = 0.01          # absolute AP (0..1) the INT8 files may lose on any validation metric
+# the ONNX-style quantize_linear format makes PTQ fail at random ('graph shouldn't contain cycle',
+# depending on PYTHONHASHSEED) on these graphs; the fake_quantize format converts reliably
+ONNX_FORMAT = False
+# Only conv2d is quantised: Paddle-Lite 2.13's x86 int8 depthwise_conv2d segfaults and its int8
+# matmul_v2 (the classifier's fc) returns wrong probabilities (0/1 or NaN); the x86 file must be the
+# same graph as the ARM one to be checked. Depthwise convs and the fc are ~3% of the classifier's MACs.
+QUANTIZABLE_OPS = ['conv2d']
+
+
+def spread(items, n):
+    if n >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def calibration_inputs(fp32_detector, n_images):
+    """(detector inputs [1,3,h,w] list, classifier crops [1,3,S,S] list) from training images."""
+    from maskhub.data.splits import mask_samples, wider_samples
+    from maskhub.inference import preprocess
+    from maskhub.io.images import read_image
+    config = fp32_detector.config
+    paths = [s.path for s in spread(wider_samples('train'), n_images // 2)]
+    paths += [s.path for s in spread(mask_samples('train'), n_images - len(paths))]
+    det_inputs, crops = [], []
+    for path in paths:
+        image = read_image(path).image
+        resized = preprocess.resize_for_detector(image, config.defaults.shrink)
+        det_inputs.append(preprocess.normalize_detector(resized, config.detector.mean_bgr, config.detector.std)[None])
+        boxes, _ = fp32_detector.detect(image, config.defaults.shrink, config.defaults.confs_threshold)
+        for box in boxes[:8]:
+            crop = preprocess.crop_face(image, box, config.classifier.input_size, config.classifier.crop_context)
+            crops.append(preprocess.normalize_classifier(crop[None]))
+    return det_inputs, crops
+
+
+class _Samples:
+    """Calibration arrays [1, ...] as a map-style dataset of one-array samples."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __getitem__(self, index):
+        return (self.arrays[index][0],)
+
+    def __len__(self):
+        return len(self.arrays)
+
+
+def quantise_graph(prefix, out_prefix, input_name, samples, algo):
+    """Post-training quantisation of ``<prefix>.pdmodel``, calibrated on ``samples`` (arrays with a batch
+    axis of 1) fed to its input ``input_name``."""
+    import paddle
+    from paddle.static.quantization import PostTrainingQuantization
+    prefix, out_prefix = Path(prefix), Path(out_prefix)
+    paddle.enable_static()
+    try:
+        with paddle.static.program_guard(paddle.static.Program()):
+            feed = paddle.static.data(name=input_name, shape=[None] + [None] * (samples[0].ndim - 1), dtype='float32')
+        loader = paddle.io.DataLoader(_Samples(samples), feed_list=[feed], places=paddle.CPUPlace(),
+                                      return_list=False, batch_size=1, shuffle=False)
+        ptq = PostTrainingQuantization(
+            executor=paddle.static.Executor(paddle.CPUPlace()), model_dir=str(prefix.parent),
+            model_filename=prefix.name + '.pdmodel', params_filename=prefix.name + '.pdiparams',
+            data_loader=loader, batch_size=1, batch_nums=len(samples), algo=algo,
+            quantizable_op_type=QUANTIZABLE_OPS, weight_quantize_type='channel_wise_abs_max', onnx_format=ONNX_FORMAT)
+        ptq.quantize()
+        ptq.save_quantized_model(str(out_prefix.parent), model_filename=out_prefix.name + '.pdmodel',
+                                 params_filename=out_prefix.name + '.pdiparams')
+    finally:
+        paddle.disable_static()
+    return out_prefix
+
+
+def lite_detector(model_dir, bundle_dir, variant):
+    """A ``MaskDetector`` whose two runners are the bundle's ``variant`` .nb files (for maskhub.evaluation)."""
+    from maskhub.inference.lite_runner import PaddleLiteRunner
+    from maskhub.inference.pipeline import MaskDetector
+    files = read_app_config(bundle_dir)['files'][variant]
+    detector = MaskDetector(str(model_dir))
+    detector.detector = PaddleLiteRunner(Path(bundle_dir) / files['detector'])
+    detector.classifier = PaddleLiteRunner(Path(bundle_dir) / files['classifier'], batch_size=1)
+    detector.name = '%s[%s]' % (detector.config.name, variant)
+    return detector
+
+
+def accuracy(detector, eval_images):
+    """Face AP on WIDER val, mask AP + classifier accuracy on GT crops of mask val (maskhub.evaluation)."""
+    from maskhub.data.splits import mask_samples, wider_samples
+    from maskhub.evaluation.coco import FACE
+    from maskhub.evaluation.evaluate import evaluate
+    shrink = detector.config.defaults.shrink
+    wider, _ = evaluate(detector, spread(wider_samples('val'), eval_images), shrink, progress=False)
+    mask, _ = evaluate(detector, spread(mask_samples('val'), eval_images), shrink, progress=False)
+    return {'wider_val_face_ap': wider['ap'][FACE]['ap'], 'mask_val_face_ap': mask['ap'][FACE]['ap'],
+            'mask_val_map': mask.get('mask_map'),
+            'mask_val_gt_crop_accuracy': mask.get('classifier_on_gt', {}).get('accuracy'),
+            'images_each': eval_images, 'shrink': shrink}
+
+
+def file_sizes(bundle_dir, files):
+    return {net: (Path(bundle_dir) / rel).stat().st_size for net, rel in files.items()}
+
+
+def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='hist'):
+    from maskhub.inference.pipeline import MaskDetector
+    from lite_export.verify import reference_model_dir
+    bundle_dir = Path(bundle_dir)
+    app_config = read_app_config(bundle_dir)
+    model_dir = reference_model_dir(bundle_dir, app_config)
+    det_inputs, crops = calibration_inputs(MaskDetector(str(model_dir)), calibration_images)
+    log.info('calibration: %d detector inputs, %d face crops', len(det_inputs), len(crops))
+    ready, int8_dir = bundle_dir / 'paddle' / 'lite_ready', bundle_dir / 'paddle' / 'int8'
+    for net, input_name, samples in (('detector', 'image', det_inputs), ('classifier', 'crops', crops)):
+        quantise_graph(ready / net, int8_dir / net, input_name, samples, algo)
+        for target in ('arm', 'x86'):
+            run_opt(int8_dir / net, target, bundle_dir / 'int8' / target / ('%s.nb' % net))
+    int8_files = lite_files(('arm', 'x86'), prefix='int8_')
+    app_config['files'].update(int8_files)
+    write_app_config(app_config, bundle_dir)        # so lite_detector can find the int8 files
+    fp32 = accuracy(lite_detector(model_dir, bundle_dir, 'x86'), eval_images)
+    int8 = accuracy(lite_detector(model_dir, bundle_dir, 'int8_x86'), eval_images)
+    losses = {k: fp32[k] - int8[k] for k in fp32 if k.startswith(('wider', 'mask')) and fp32[k] is not None}
+    kept = all(loss <= MAX_AP_LOSS for loss in losses.values())
+    record = {
+        'method': 'post-training quantisation (paddle.static.quantization.PostTrainingQuantization, algo %s, '
+                  'channel-wise weights, %d calibration images from the train splits)' % (algo, len(det_inputs)),
+        'kept': kept, 'rule': 'kept when no metric drops by more than %.3f' % MAX_AP_LOSS,
+        'fp32': fp32, 'int8': int8, 'loss': losses,
+        'sizes_bytes': {'fp32_arm': file_sizes(bundle_dir, app_config['files']['arm']),
+                        'int8_arm': file_sizes(bundle_dir, int8_files['int8_arm'])},
+    }
+    if not kept:
+        for variant in int8_files:
+            app_config['files'].pop(variant)
+    app_config['int8'] = record
+    write_app_config(app_config, bundle_dir)
+    if not kept:
+        shutil.move(str(bundle_dir / 'int8'), str(bundle_dir / 'paddle' / 'int8_rejected'))
+    return record
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog='python -m lite_export quantise',
+                                     description='INT8 post-training quantisation of a bundle, with accuracy check')
+    parser.add_argument('bundle')
+    parser.add_argument('--calibration-images', type=int, default=48)
+    parser.add_argument('--eval-images', type=int, default=50)
+    parser.add_argument('--algo', default='hist', help='PostTrainingQuantization algo: hist, avg, KL (slow), mse, abs_max')
+    args = parser.parse_args(argv)
+    record = quantise_bundle(args.bundle, args.calibration_images, args.eval_images, args.algo)
+    print(json.dumps(record, indent=2))
+    return 0
