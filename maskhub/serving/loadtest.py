@@ -178,7 +178,8 @@ def render_report(levels, setup):
              '- bounds: at most %d requests and %.0f s per level, after unmeasured warm-up requests (2 per worker)'
              % (setup['requests'], setup['duration_limit']),
              '- command: `%s`' % setup['command'], '',
-             '| concurrency | requests | ok | errors | throughput (req/s) | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) |',
+             '| concurrency | requests | ok | errors | throughput (req/s) | p50 (ms) | p95 (ms) | p99 (ms) '
+             '| mean (ms) |',
              '|---:|---:|---:|---|---:|---:|---:|---:|---:|']
     for r in levels:
         errors = ', '.join('%s: %d' % kv for kv in sorted(r['errors'].items())) or '0'
@@ -265,7 +266,8 @@ def run(args):
              ('single process (Flask)' if server else 'external server'),
              'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
              'cpu': cpu_description(), 'load': 'load average %.1f at the end' % load1,
-             'server_cmd': server_cmd, 'module': module, 'threads': os.environ.get('MASKHUB_THREADS', 'unset (all cores)'),
+             'server_cmd': server_cmd, 'module': module,
+             'threads': os.environ.get('MASKHUB_THREADS', 'unset (all cores)'),
              'images_per_request': args.images_per_request, 'images': names, 'image_size': sizes,
              'options': 'shrink %s' % (args.shrink if args.shrink is not None else '0.5 (default)'),
              'requests': args.requests, 'duration_limit': args.duration_limit,
