@@ -175,6 +175,18 @@ def test_multiprocess_workers(server, hub_home, encoded_images, bgr_images, mobi
         assert_same_results(answer['results'], expected)
 
 
+def test_maskhub_app_refuses_large_bodies_before_reading_them(hub_home, encoded_images, bgr_images, mobile_detector):
+    with HubServer(MOBILE_MODULE, hub_home, launcher='app', max_request_mb=1) as app:
+        too_large = requests.post(app.predict_url, json={'images': ['A' * (2 << 20)]}, timeout=60)
+        assert too_large.status_code == 413
+        answer = requests.post(app.predict_url, json={'images': encoded_images[:1]}, timeout=60).json()
+        assert answer['status'] == '000'
+        assert_same_results(answer['results'], mobile_detector.face_detection(images=bgr_images[:1]))
+        refused = requests.post(app.predict_url, json={'images': [], 'shrink': 1}, timeout=60).json()
+        assert refused == {'status': '101', 'msg': '"images" is empty: send at least one base64 image',
+                           'results': ''}
+
+
 def test_loadtest_writes_a_report(server, tmp_path):
     report = tmp_path / 'serving.md'
     code = cli(['loadtest', '--port', str(server.port), '--requests', '3', '--concurrency', '1,2',

@@ -5,6 +5,8 @@
 
 The module directory is installed into ``hub_home`` (a scratch HUB_HOME) with ``hub install`` first.
 ``hub serving`` itself binds 0.0.0.0 (PaddleHub has no host option); clients here only use 127.0.0.1.
+``launcher='app'`` runs ``python -m maskhub.serving.app`` on the module directory instead (same
+protocol, bound to 127.0.0.1, HTTP 413 above ``max_request_mb``).
 """
 import os
 import signal
@@ -49,7 +51,13 @@ def hub_install(module_dir, hub_home, timeout=300):
 class HubServer:
     """One ``hub serving start -m <module>`` process; ``stop()`` ends its whole process group."""
 
-    def __init__(self, module_dir, hub_home, port=None, workers=None, env=None, log_path=None, start_timeout=180):
+    def __init__(self, module_dir, hub_home, port=None, workers=None, env=None, log_path=None, start_timeout=180,
+                 launcher='hub', max_request_mb=None):
+        if launcher not in ('hub', 'app'):
+            raise ValueError("launcher must be 'hub' or 'app', got %r" % launcher)
+        if launcher == 'app' and workers:
+            raise ValueError("launcher 'app' runs one process: workers are for launcher 'hub'")
+        self.launcher, self.max_request_mb = launcher, max_request_mb
         self.module_dir = Path(module_dir)
         self.name = self.module_dir.name
         self.hub_home = Path(hub_home)
@@ -68,12 +76,20 @@ class HubServer:
     def predict_url(self):
         return '%s/predict/%s' % (self.base_url, self.name)
 
-    def start(self, install=True):
-        if install:
-            hub_install(self.module_dir, self.hub_home)
+    def command(self):
+        if self.launcher == 'app':
+            cmd = [sys.executable, '-m', 'maskhub.serving.app', str(self.module_dir), '--host', LOOPBACK,
+                   '--port', str(self.port)]
+            return cmd + (['--max-request-mb', str(self.max_request_mb)] if self.max_request_mb else [])
         cmd = hub_command() + ['serving', 'start', '-m', self.name, '-p', str(self.port)]
-        if self.workers:
-            cmd += ['--use_multiprocess', '--workers', str(self.workers)]
+        return cmd + (['--use_multiprocess', '--workers', str(self.workers)] if self.workers else [])
+
+    def start(self, install=True):
+        """Install (launcher 'hub' only), start, and wait until the server answers."""
+        if install and self.launcher == 'hub':
+            hub_install(self.module_dir, self.hub_home)
+        self.hub_home.mkdir(parents=True, exist_ok=True)
+        cmd = self.command()
         self._log = open(self.log_path, 'ab')
         # own session: stop() can signal the server and the gunicorn workers it forks, and nothing else
         self.process = subprocess.Popen(cmd, env=hub_env(self.hub_home, self.env), stdout=self._log,
