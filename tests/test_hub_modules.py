@@ -76,6 +76,7 @@ def test_module_from_directory_matches_maskdetector(mobile_module, mobile_detect
     assert mobile_module.face_detection(images=images, shrink=1.0, confs_threshold=0.7) == \
         mobile_detector.face_detection(images=images, shrink=1.0, confs_threshold=0.7)
     assert mobile_module.face_detection(data={'image': paths[:1]}) == mobile_detector.face_detection(paths=paths[:1])
+    assert mobile_module.face_detection(data={'data': images[:1]}) == mobile_detector.face_detection(images=images[:1])
 
 
 def test_module_metadata():

@@ -70,7 +70,7 @@ class MaskHubModule(Module):
         Args:
             images: list of uint8 HxWx3 BGR arrays (``cv2.imread``).
             paths: list of image files.
-            data: ``{'image': [paths]}``, the older calling convention.
+            data: ``{'image': [paths]}`` or ``{'data': [images]}``, the older calling convention.
             batch_size: accepted for compatibility; images run one by one.
             use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
             visualization: write annotated images into ``output_dir``.
@@ -87,7 +87,9 @@ class MaskHubModule(Module):
             if not paddle.is_compiled_with_cuda():
                 raise RuntimeError('use_gpu=True but this Paddle build has no CUDA support')
             self.use_gpu = True
-        paths = list(paths or []) + list((data or {}).get('image', []))
+        data = data or {}
+        images = list(images or []) + list(data.get('data', []))
+        paths = list(paths or []) + list(data.get('image', []))
         loaded = self._load_inputs(images, paths)
         results = []
         for name, image, scale in loaded:
