@@ -2,7 +2,7 @@
 
     python -m lite_export benchmark build/lite/mobile [--repeats 10]
 
-Median wall time over ``repeats`` runs after warm-up, one process, the runners as maskhub uses them:
+Median and minimum wall time over ``repeats`` runs after warm-up, one process, the runners as maskhub uses them:
 ``PaddleLiteRunner`` (paddlelite's x86 kernels, its default threads) and ``PaddleInferenceRunner``
 (oneDNN, ``--threads``). Writes ``benchmark.json`` into the bundle.
 """
@@ -21,7 +21,8 @@ from lite_export.verify import reference_images, reference_model_dir
 DETECTOR_SIZES = ((240, 320), (480, 640))      # detector input h, w: a 640x480 frame at shrink 0.5 and 1.0
 
 
-def median_ms(fn, repeats, warmup=2):
+def timed_ms(fn, repeats, warmup=2):
+    """{'median': ms, 'min': ms} of ``fn()`` (the minimum is the least disturbed by other load on the machine)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -29,22 +30,36 @@ def median_ms(fn, repeats, warmup=2):
         t0 = time.perf_counter()
         fn()
         times.append(1e3 * (time.perf_counter() - t0))
-    return float(np.median(times))
+    return {'median': float(np.median(times)), 'min': float(np.min(times))}
 
 
 def network_latency(runners, repeats):
-    """{runner name: {input: ms}} for the detector at DETECTOR_SIZES and the classifier on one face."""
+    """{network: {runner label: {input: ms}}}; the detector at DETECTOR_SIZES, the classifier on one face."""
     rng = np.random.default_rng(0)
+    detector_inputs = {'%dx%d' % (w, h): rng.standard_normal((1, 3, h, w)).astype(np.float32)
+                       for h, w in DETECTOR_SIZES}
+    crop = {'1 face': rng.standard_normal((1, 3, 128, 128)).astype(np.float32)}
     out = {}
-    for name, (detector, classifier) in runners.items():
-        row = {}
-        for h, w in DETECTOR_SIZES:
-            x = rng.standard_normal((1, 3, h, w)).astype(np.float32)
-            row['detector_%dx%d_ms' % (w, h)] = median_ms(lambda: detector(x), repeats)
-        crop = rng.standard_normal((1, 3, 128, 128)).astype(np.float32)
-        row['classifier_1_face_ms'] = median_ms(lambda: classifier(crop), repeats * 3)
-        out[name] = row
+    for network, by_label in runners.items():
+        inputs = detector_inputs if network == 'detector' else crop
+        out[network] = {label: {size: timed_ms(lambda: runner(x), repeats) for size, x in inputs.items()}
+                        for label, runner in by_label.items()}
     return out
+
+
+def lite_files_to_time(bundle_dir, app_config):
+    """{network: {label: .nb path}}: the x86 FP32 files, distinct INT8 files, and rejected INT8 files."""
+    bundle_dir = Path(bundle_dir)
+    files = {net: {'paddle_lite_fp32': bundle_dir / app_config['files']['x86'][net]}
+             for net in ('detector', 'classifier')}
+    for net in files:
+        int8 = app_config['files'].get('int8_x86', {}).get(net)
+        if int8 and int8 != app_config['files']['x86'][net]:
+            files[net]['paddle_lite_int8'] = bundle_dir / int8
+        rejected = bundle_dir / 'paddle' / 'int8_rejected' / 'x86' / ('%s.nb' % net)
+        if rejected.is_file():
+            files[net]['paddle_lite_int8_rejected'] = rejected
+    return files
 
 
 def pipeline_latency(bundle_dir, variants, reference_dir, threads, repeats):
@@ -56,10 +71,10 @@ def pipeline_latency(bundle_dir, variants, reference_dir, threads, repeats):
     frame = frame_640x480(read_image(images[0]).image if images else None)
     out = {}
     reference = MaskDetector(str(reference_dir), threads=threads)
-    out['paddle_inference'] = median_ms(lambda: reference.predict_image(frame), repeats)
+    out['paddle_inference'] = timed_ms(lambda: reference.predict_image(frame), repeats)
     for variant in variants:
         pipeline = LiteAppPipeline(bundle_dir, variant)
-        out['paddle_lite_%s' % variant] = median_ms(lambda: pipeline.predict_image(frame), repeats)
+        out['paddle_lite_%s' % variant] = timed_ms(lambda: pipeline.predict_image(frame), repeats)
     faces = len(reference.predict_image(frame).faces)
     return {'frame': '640x480 (%s)' % (images[0].name if images else 'grey'), 'faces': faces, 'ms': out}
 
@@ -71,12 +86,9 @@ def benchmark_bundle(bundle_dir, repeats=10, threads=2):
     app_config = read_app_config(bundle_dir)
     reference_dir = reference_model_dir(bundle_dir, app_config)
     variants = [v for v in app_config['files'] if v.endswith('x86')]
-    runners = {'paddle_inference': (PaddleInferenceRunner(reference_dir / 'detector', threads=threads),
-                                    PaddleInferenceRunner(reference_dir / 'classifier', threads=threads))}
-    for variant in variants:
-        files = app_config['files'][variant]
-        runners['paddle_lite_%s' % variant] = (PaddleLiteRunner(bundle_dir / files['detector']),
-                                               PaddleLiteRunner(bundle_dir / files['classifier']))
+    runners = {net: {'paddle_inference': PaddleInferenceRunner(reference_dir / net, threads=threads),
+                     **{label: PaddleLiteRunner(path) for label, path in by_label.items()}}
+               for net, by_label in lite_files_to_time(bundle_dir, app_config).items()}
     result = {
         'bundle': str(bundle_dir), 'model': app_config['model']['name'], 'repeats': repeats,
         'paddle_inference_threads': threads, 'cpu_count': os.cpu_count(),

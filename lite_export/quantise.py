@@ -71,9 +71,28 @@ class _Samples:
         return len(self.arrays)
 
 
-def quantise_graph(prefix, out_prefix, input_name, samples, algo):
+def end_conv_filters(program):
+    """Filter names of the convs that read the network input and of the detector's head convs (those whose
+    biased output is transposed to NHWC): the layers whose int8 error reaches the outputs unfiltered."""
+    block = program.global_block()
+    producer = {name: op for op in block.ops for name in op.output_arg_names}
+    feeds = {op.output('Out')[0] for op in block.ops if op.type == 'feed'}
+    filters = [op.input('Filter')[0] for op in block.ops
+               if op.type in ('conv2d', 'depthwise_conv2d') and op.input('Input')[0] in feeds]
+    for op in block.ops:
+        if op.type != 'transpose2':
+            continue
+        source = producer.get(op.input('X')[0])
+        if source is not None and source.type == 'elementwise_add':
+            source = producer.get(source.input('X')[0])
+        if source is not None and source.type in ('conv2d', 'depthwise_conv2d'):
+            filters.append(source.input('Filter')[0])
+    return filters
+
+
+def quantise_graph(prefix, out_prefix, input_name, samples, algo, keep_ends_float=False):
     """Post-training quantisation of ``<prefix>.pdmodel``, calibrated on ``samples`` (arrays with a batch
-    axis of 1) fed to its input ``input_name``."""
+    axis of 1) fed to its input ``input_name``. ``keep_ends_float``: leave ``end_conv_filters`` in float."""
     import paddle
     from paddle.static.quantization import PostTrainingQuantization
     prefix, out_prefix = Path(prefix), Path(out_prefix)
@@ -83,11 +102,17 @@ def quantise_graph(prefix, out_prefix, input_name, samples, algo):
             feed = paddle.static.data(name=input_name, shape=[None] + [None] * (samples[0].ndim - 1), dtype='float32')
         loader = paddle.io.DataLoader(_Samples(samples), feed_list=[feed], places=paddle.CPUPlace(),
                                       return_list=False, batch_size=1, shuffle=False)
+        skip = None
+        if keep_ends_float:
+            program, _, _ = paddle.static.load_inference_model(str(prefix), paddle.static.Executor(paddle.CPUPlace()))
+            skip = end_conv_filters(program)
+            log.info('%s: keeping %d convs in float', prefix.name, len(skip))
         ptq = PostTrainingQuantization(
             executor=paddle.static.Executor(paddle.CPUPlace()), model_dir=str(prefix.parent),
             model_filename=prefix.name + '.pdmodel', params_filename=prefix.name + '.pdiparams',
             data_loader=loader, batch_size=1, batch_nums=len(samples), algo=algo,
-            quantizable_op_type=QUANTIZABLE_OPS, weight_quantize_type='channel_wise_abs_max', onnx_format=ONNX_FORMAT)
+            quantizable_op_type=QUANTIZABLE_OPS, weight_quantize_type='channel_wise_abs_max', onnx_format=ONNX_FORMAT,
+            skip_tensor_list=skip)
         ptq.quantize()
         ptq.save_quantized_model(str(out_prefix.parent), model_filename=out_prefix.name + '.pdmodel',
                                  params_filename=out_prefix.name + '.pdiparams')
@@ -126,17 +151,28 @@ def file_sizes(bundle_dir, files):
     return {net: (Path(bundle_dir) / rel).stat().st_size for net, rel in files.items()}
 
 
-def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='hist'):
+# which validation metrics each network alone decides (face AP ignores labels; GT-crop accuracy ignores
+# the detector); mask_val_map depends on both and is reported only
+NETWORK_METRICS = {'detector': ('wider_val_face_ap', 'mask_val_face_ap'),
+                   'classifier': ('mask_val_gt_crop_accuracy',)}
+
+
+def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='hist', keep_ends_float=False):
+    """Quantise both networks, measure, and keep each network's INT8 file only if its metrics lose at most
+    ``MAX_AP_LOSS``; the ``int8_arm`` / ``int8_x86`` variants then use INT8 for the kept networks."""
     from maskhub.inference.pipeline import MaskDetector
     from lite_export.verify import reference_model_dir
     bundle_dir = Path(bundle_dir)
     app_config = read_app_config(bundle_dir)
+    for variant in [v for v in app_config['files'] if v.startswith('int8_')]:
+        app_config['files'].pop(variant)
     model_dir = reference_model_dir(bundle_dir, app_config)
     det_inputs, crops = calibration_inputs(MaskDetector(str(model_dir)), calibration_images)
     log.info('calibration: %d detector inputs, %d face crops', len(det_inputs), len(crops))
     ready, int8_dir = bundle_dir / 'paddle' / 'lite_ready', bundle_dir / 'paddle' / 'int8'
+    shutil.rmtree(bundle_dir / 'int8', ignore_errors=True)
     for net, input_name, samples in (('detector', 'image', det_inputs), ('classifier', 'crops', crops)):
-        quantise_graph(ready / net, int8_dir / net, input_name, samples, algo)
+        quantise_graph(ready / net, int8_dir / net, input_name, samples, algo, keep_ends_float and net == 'detector')
         for target in ('arm', 'x86'):
             run_opt(int8_dir / net, target, bundle_dir / 'int8' / target / ('%s.nb' % net))
     int8_files = lite_files(('arm', 'x86'), prefix='int8_')
@@ -145,22 +181,33 @@ def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='his
     fp32 = accuracy(lite_detector(model_dir, bundle_dir, 'x86'), eval_images)
     int8 = accuracy(lite_detector(model_dir, bundle_dir, 'int8_x86'), eval_images)
     losses = {k: fp32[k] - int8[k] for k in fp32 if k.startswith(('wider', 'mask')) and fp32[k] is not None}
-    kept = all(loss <= MAX_AP_LOSS for loss in losses.values())
+    kept = {net: all(losses[m] <= MAX_AP_LOSS for m in metrics if m in losses)
+            for net, metrics in NETWORK_METRICS.items()}
     record = {
         'method': 'post-training quantisation (paddle.static.quantization.PostTrainingQuantization, algo %s, '
-                  'channel-wise weights, %d calibration images from the train splits)' % (algo, len(det_inputs)),
-        'kept': kept, 'rule': 'kept when no metric drops by more than %.3f' % MAX_AP_LOSS,
+                  'channel-wise int8 weights, int8 activations of conv2d%s; %d calibration images from the '
+                  'train splits)' % (algo, ' except the input and head convs' if keep_ends_float else '',
+                                     len(det_inputs)),
+        'kept': kept, 'rule': 'a network\'s INT8 file is kept when none of its metrics drops by more than %.3f '
+                              '(detector: %s; classifier: %s)' % (MAX_AP_LOSS, ', '.join(NETWORK_METRICS['detector']),
+                                                                   ', '.join(NETWORK_METRICS['classifier'])),
         'fp32': fp32, 'int8': int8, 'loss': losses,
         'sizes_bytes': {'fp32_arm': file_sizes(bundle_dir, app_config['files']['arm']),
                         'int8_arm': file_sizes(bundle_dir, int8_files['int8_arm'])},
     }
-    if not kept:
+    rejected = bundle_dir / 'paddle' / 'int8_rejected'
+    shutil.rmtree(rejected, ignore_errors=True)
+    for target in ('arm', 'x86'):
+        for net in NETWORK_METRICS:
+            if not kept[net]:
+                app_config['files']['int8_' + target][net] = app_config['files'][target][net]
+                (rejected / target).mkdir(parents=True, exist_ok=True)
+                shutil.move(str(bundle_dir / 'int8' / target / ('%s.nb' % net)), str(rejected / target))
+    if not any(kept.values()):
         for variant in int8_files:
             app_config['files'].pop(variant)
     app_config['int8'] = record
     write_app_config(app_config, bundle_dir)
-    if not kept:
-        shutil.move(str(bundle_dir / 'int8'), str(bundle_dir / 'paddle' / 'int8_rejected'))
     return record
 
 
@@ -171,7 +218,9 @@ def main(argv):
     parser.add_argument('--calibration-images', type=int, default=48)
     parser.add_argument('--eval-images', type=int, default=50)
     parser.add_argument('--algo', default='hist', help='PostTrainingQuantization algo: hist, avg, KL (slow), mse, abs_max')
+    parser.add_argument('--keep-ends-float', action='store_true',
+                        help='leave the detector\'s input conv and head convs in float')
     args = parser.parse_args(argv)
-    record = quantise_bundle(args.bundle, args.calibration_images, args.eval_images, args.algo)
+    record = quantise_bundle(args.bundle, args.calibration_images, args.eval_images, args.algo, args.keep_ends_float)
     print(json.dumps(record, indent=2))
     return 0
