@@ -240,3 +240,21 @@ def test_paddlehub_module_not_installed(tmp_path):
     from maskhub.inference.hub_module import PaddleHubModuleDetector
     with pytest.raises(ModelNotFound, match="PaddleHub module 'not_installed_module' is not installed"):
         PaddleHubModuleDetector('not_installed_module')
+
+
+def test_paddlehub_detector_on_a_module_directory(mobile_detector):
+    from maskhub.inference.hub_module import PaddleHubModuleDetector
+    detector = PaddleHubModuleDetector(str(MOBILE_MODULE))
+    assert detector.name == 'paddlehub:pyramidbox_lite_mobile_mask'
+    image = cv2.imread(str(IMAGES[0]))
+    got = detector.predict_image(image, 0.5, 0.6, path='a.jpg', coordinate_scale=2.0, frame=3, timestamp_s=0.1)
+    want = mobile_detector.predict_image(image, 0.5, 0.6, path='a.jpg', coordinate_scale=2.0, frame=3,
+                                         timestamp_s=0.1)
+    assert (got.path, got.image_width, got.image_height, got.frame, got.timestamp_s) == \
+        (want.path, want.image_width, want.image_height, want.frame, want.timestamp_s)
+    assert len(got.faces) == len(want.faces) > 0
+    for g, w in zip(got.faces, want.faces):
+        assert (g.label, g.left, g.top, g.right, g.bottom) == (w.label, w.left, w.top, w.right, w.bottom)
+        assert g.confidence == pytest.approx(w.confidence, abs=1e-6)
+        assert g.mask_probability == pytest.approx(w.mask_probability, abs=1e-6)
+        assert np.isnan(g.face_score)
