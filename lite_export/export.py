@@ -5,7 +5,9 @@
         arm/detector.nb, arm/classifier.nb      for phones (Paddle-Lite ARM kernels)
         x86/detector.nb, x86/classifier.nb      the same graphs for x86, used for verification
         paddle/                      the paddle.jit.save graphs the .nb files were made from
+        int8/                        INT8 files kept by ``python -m lite_export quantise``
         verification.json            written by ``python -m lite_export verify``
+        benchmark.json               written by ``python -m lite_export benchmark``
 """
 import logging
 import shutil
@@ -58,6 +60,8 @@ def export_bundle(model, out_dir, targets=TARGETS):
     config = ModelConfig.from_yaml(model_dir / 'model.yml')
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in ('int8', 'paddle'):        # INT8 files of an earlier export would not match the new graphs
+        shutil.rmtree(out / stale, ignore_errors=True)
     stage = out / 'paddle'
     how = stage_paddle_graphs(model_dir, stage)
     rewrites = {}

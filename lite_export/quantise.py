@@ -14,11 +14,11 @@ import logging
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 from lite_export.app_config import read_app_config, write_app_config
 from lite_export.convert import run_opt
-from lite_export.export import NETWORKS, lite_files
+from lite_export.export import lite_files
+from lite_export.verify import spread
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,6 @@ ONNX_FORMAT = False
 # matmul_v2 (the classifier's fc) returns wrong probabilities (0/1 or NaN); the x86 file must be the
 # same graph as the ARM one to be checked. Depthwise convs and the fc are ~3% of the classifier's MACs.
 QUANTIZABLE_OPS = ['conv2d']
-
-
-def spread(items, n):
-    if n >= len(items):
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
 
 
 def calibration_inputs(fp32_detector, n_images):

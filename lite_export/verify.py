@@ -37,17 +37,24 @@ def reference_images():
     return sorted((shared_dir() / 'official_pyramidbox_lite' / 'reference' / 'images').glob('*.jpg'))
 
 
+def spread(items, n):
+    """``n`` items evenly spaced over the list (the splits are grouped by event / source)."""
+    if n >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
 def validation_images(n_wider=14, n_mask=10):
-    """First images of the WIDER FACE val split and of maskhub's mask val split (fixed, sorted lists)."""
+    """Images spread over the WIDER FACE val split and over maskhub's mask val split (fixed lists)."""
     from maskhub.data.wider import read_split_file
     wider_root = datasets_dir() / 'wider_face'
     paths = []
     split = wider_root / 'splits' / 'val.txt'
     if split.is_file():
-        paths += [wider_root / 'train' / 'images' / p for p in read_split_file(split)[:n_wider]]
+        paths += [wider_root / 'train' / 'images' / p for p in spread(read_split_file(split), n_wider)]
     mask_split = Path(__file__).resolve().parents[1] / 'maskhub' / 'data' / 'splits' / 'mask_val.txt'
     if mask_split.is_file():
-        for key in read_split_file(mask_split)[:n_mask]:
+        for key in spread(read_split_file(mask_split), n_mask):
             source, image_id = key.split('/', 1)
             paths.append(datasets_dir() / 'face_mask' / source / 'images' / ('%s.jpg' % image_id))
     return [p for p in paths if p.is_file()]
@@ -156,8 +163,10 @@ def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference
 
 
 def display_name(path):
+    """'<event or source>/<file>' (mask-set images live in <source>/images/)."""
     path = Path(path)
-    return '%s/%s' % (path.parent.name, path.name)
+    folder = path.parent.parent if path.parent.name == 'images' else path.parent
+    return '%s/%s' % (folder.name, path.name)
 
 
 def summarise(per_image, bundle_dir, variant, reference_dir, shrink, times, lite):
