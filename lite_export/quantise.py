@@ -192,8 +192,8 @@ def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='his
     record = {
         'method': 'post-training quantisation (paddle.static.quantization.PostTrainingQuantization, algo %s, '
                   'channel-wise int8 weights, int8 activations of conv2d%s; %d calibration images from the '
-                  'train splits)' % (algo, ' except the input and head convs' if keep_ends_float else '',
-                                     len(det_inputs)),
+                  'train splits, %d face crops)' % (algo, ' except the input and head convs' if keep_ends_float else '',
+                                                    len(det_inputs), len(crops)),
         'kept': kept, 'rule': 'a network\'s INT8 file is kept when none of its metrics drops by more than %.3f '
                               '(detector: %s; classifier: %s)' % (MAX_AP_LOSS, ', '.join(NETWORK_METRICS['detector']),
                                                                    ', '.join(NETWORK_METRICS['classifier'])),
