@@ -45,7 +45,8 @@ def detector_section(config):
             'type': 'centre-size decoding (SSD box_coder decode_center_size), normalised coordinates',
             'variances': list(d.variances),
             'formula': 'pw, ph, pcx, pcy from the prior; cx = v0 * dx * pw + pcx; cy = v1 * dy * ph + pcy; '
-                       'bw = exp(v2 * dw) * pw; bh = exp(v3 * dh) * ph; box = [cx - bw/2, cy - bh/2, cx + bw/2, cy + bh/2]',
+                       'bw = exp(v2 * dw) * pw; bh = exp(v3 * dh) * ph; '
+                       'box = [cx - bw/2, cy - bh/2, cx + bw/2, cy + bh/2]',
         },
         'nms': {
             'type': 'greedy NMS, one class (face)',
@@ -55,7 +56,7 @@ def detector_section(config):
             'nms_top_k': d.nms.nms_top_k, 'iou_threshold': d.nms.iou_threshold,
             'iou_rule': 'drop a box whose IoU with a kept box is > iou_threshold; IoU on normalised '
                         'coordinates without the +1 pixel convention',
-            'keep_top_k': d.nms.keep_top_k,
+            'keep_top_k': d.nms.keep_top_k, 'keep_rule': 'stop once keep_top_k boxes are kept',
         },
         'confs_threshold': {'default': defaults.confs_threshold, 'rule': 'report faces with score > threshold'},
         'to_image_pixels': 'left = trunc(clamp(x1 * w / shrink, 0, W)), top = trunc(clamp(y1 * h / shrink, 0, H)), '
@@ -104,7 +105,11 @@ def build_app_config(config, files, paddle_lite, source=None, graph_rewrites=Non
         'pipeline': ['resize by shrink + normalise', 'detector', 'priors, decode, NMS (app)',
                      'confs_threshold', 'crop each face + normalise', 'classifier', 'argmax label'],
         'defaults': {'shrink': defaults.shrink, 'confs_threshold': defaults.confs_threshold,
-                     'multi_scale_shrinks': list(defaults.multi_scale_shrinks), 'vote_iou': defaults.vote_iou},
+                     'multi_scale_shrinks': list(defaults.multi_scale_shrinks), 'vote_iou': defaults.vote_iou,
+                     'multi_scale_rule': 'optional: detect at shrink and at each multi_scale_shrink, pool the pixel '
+                                         'boxes, then box voting: take the best-scored box, merge every box with '
+                                         'IoU >= vote_iou into their score-weighted mean box, scored by the best; '
+                                         'repeat on the rest'},
         'detector': detector_section(config),
         'classifier': classifier_section(config),
         'runtime_notes': [

@@ -224,7 +224,8 @@ def main(argv):
     parser.add_argument('bundle')
     parser.add_argument('--calibration-images', type=int, default=48)
     parser.add_argument('--eval-images', type=int, default=50)
-    parser.add_argument('--algo', default='hist', help='PostTrainingQuantization algo: hist, avg, KL (slow), mse, abs_max')
+    parser.add_argument('--algo', default='hist',
+                        help='PostTrainingQuantization algo: hist, avg, KL (slow), mse, abs_max')
     parser.add_argument('--quantise-ends', action='store_true',
                         help='also quantise the detector\'s input conv and head convs (kept float by default)')
     args = parser.parse_args(argv)
