@@ -15,13 +15,10 @@ global pooling and the prior layout depend on the true input size).
 Optionally ``batch_size`` splits the leading axis into chunks of exactly that many rows (the last one
 zero-padded, its extra rows dropped): every call then reuses one shape, which suits the classifier.
 """
-import logging
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 
 class PaddleLiteRunner:
@@ -48,7 +45,7 @@ class PaddleLiteRunner:
         self.input_names = list(probe.get_input_names())
         self.output_names = list(probe.get_output_names())
         self.runtime_version = probe.get_version()
-        self.description = 'paddle-lite %s(%s, predictor per input shape%s)' % (
+        self.description = 'paddle-lite %s (%s, predictor per input shape%s)' % (
             self.runtime_version, self.nb_path.name, ', batch %d' % self.batch_size if self.batch_size else '')
 
     def _new_predictor(self):
@@ -60,7 +57,10 @@ class PaddleLiteRunner:
     def _predictor_for(self, shapes):
         predictor = self._predictors.pop(shapes, None)
         if predictor is None:
-            predictor, self._unused = self._unused or self._new_predictor(), None
+            if self._unused is not None:
+                predictor, self._unused = self._unused, None
+            else:
+                predictor = self._new_predictor()
             if len(self._predictors) >= self.max_shapes:
                 self._predictors.popitem(last=False)
         self._predictors[shapes] = predictor
