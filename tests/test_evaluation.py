@@ -236,7 +236,8 @@ def test_report_states_met_goals_and_shortfalls(two_images, tmp_path):
                          'headline': headline(metrics)})
     results = {'rows': rows, 'timings': {(m, 0.5): (12.0, 3) for m in predictions},
                'images': {'wider-val': 2, 'mask-val': 2}, 'total_images': {'wider-val': 10, 'mask-val': 2},
-               'figures': plot_figures(rows, tmp_path / 'figures'), 'real_timing_frame': True}
+               'figures': plot_figures(rows, tmp_path / 'figures'), 'real_timing_frame': True,
+               'model_info': {m: {'description': 'the %s model' % m, 'weights': 'abc'} for m in predictions}}
     context = {'command': 'python -m maskhub.evaluation.report --max-images-wider 2', 'generated': 'now',
                'machine': 'test', 'missing_models': [], 'datasets': {'wider-val': 'WIDER', 'mask-val': 'masks'},
                'timing_image': 'x.jpg', 'out': tmp_path}
@@ -244,4 +245,5 @@ def test_report_states_met_goals_and_shortfalls(two_images, tmp_path):
     assert 'wider-val: 2 of 10 (spread evenly over the split)' in text
     assert '| WIDER val recall of faces < 32 px at score 0.5 | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
     assert 'server face AP@0.5 not above mobile_crowd on wider-val at shrink 0.5 (+0.0 points).' in text
+    assert '- `server`: the server model (weights abc)' in text
     assert (tmp_path / 'figures' / 'pr_face_wider-val_shrink0.5.png').exists()

@@ -66,11 +66,13 @@ def evaluate_all(models, datasets, shrinks, max_images, cache_dir, figures_dir, 
     from maskhub.inference.pipeline import MaskDetector
     sets = {name: spread_subset(load_samples(name), max_images.get(name)) for name in datasets}
     frame, real_frame = timing_frame()
-    rows, timings = [], {}
+    rows, timings, model_info = [], {}, {}
     for model in models:
         detector = MaskDetector(model)
         key = {'model': model, 'weights': model_fingerprint(model), 'score_floor': SCORE_FLOOR,
                'classify_floor': CLASSIFY_FLOOR}
+        model_info[model] = {'description': detector.config.description, 'weights': key['weights'],
+                             'directory': str(detector.model_dir)}
         for shrink in shrinks:
             timings[model, shrink] = ms_per_frame(detector, frame, shrink, repeats=timing_repeats)
             for name, samples in sets.items():
@@ -86,7 +88,7 @@ def evaluate_all(models, datasets, shrinks, max_images, cache_dir, figures_dir, 
     figures = plot_figures(rows, figures_dir)
     return {'rows': rows, 'timings': timings, 'images': {n: len(s) for n, s in sets.items()},
             'total_images': {n: len(load_samples(n)) for n in datasets}, 'figures': figures,
-            'real_timing_frame': real_frame}
+            'real_timing_frame': real_frame, 'model_info': model_info}
 
 
 def plot_figures(rows, figures_dir):
@@ -142,7 +144,8 @@ def main(argv=None):
                'timing_image': TIMING_IMAGE, 'out': out}
     (out / 'accuracy.md').write_text(render_report(results, context), encoding='utf-8')
     summary = [dict(r, ms_per_640x480_frame=results['timings'][r['model'], r['shrink']][0]) for r in results['rows']]
-    (out / 'accuracy.json').write_text(json.dumps(json_safe({'images': results['images'], 'rows': summary}),
+    (out / 'accuracy.json').write_text(json.dumps(json_safe({'images': results['images'], 'rows': summary,
+                                                            'models': results['model_info']}),
                                                   indent=1), encoding='utf-8')
     print('wrote %s' % (out / 'accuracy.md'))
     return 0

@@ -136,7 +136,10 @@ def render_report(results, context):
              'Images used: ' + '; '.join('%s: %d of %d%s' % (name, n[name], total[name],
                                                             ' (spread evenly over the split)' if n[name] < total[name]
                                                             else '') for name in n) + '.', '']
-    lines.append('Models evaluated: %s.' % ', '.join('`%s`' % m for m in dict.fromkeys(r['model'] for r in rows)))
+    lines += ['Models evaluated (weights = first 12 hex digits of the SHA-1 of model.yml and both .pdiparams):', '']
+    for model, info in results.get('model_info', {}).items():
+        lines.append('- `%s`: %s (weights %s)' % (model, ' '.join(str(info['description']).split()), info['weights']))
+    lines.append('')
     if context['missing_models']:
         lines.append('Not evaluated (model files not present when this was generated): %s.'
                      % ', '.join('`%s`' % m for m in context['missing_models']))
