@@ -234,7 +234,7 @@ def test_report_states_met_goals_and_shortfalls(two_images, tmp_path):
             metrics = compute_metrics(samples, preds, ([MASK], [MASK]))
             rows.append({'model': model, 'data': data, 'shrink': 0.5, 'metrics': metrics,
                          'headline': headline(metrics)})
-    results = {'rows': rows, 'timings': {(m, 0.5): (12.0, 3) for m in predictions},
+    results = {'rows': rows, 'timings': {(m, 0.5): (12.0, 13.0, 3) for m in predictions},
                'images': {'wider-val': 2, 'mask-val': 2}, 'total_images': {'wider-val': 10, 'mask-val': 2},
                'figures': plot_figures(rows, tmp_path / 'figures'), 'real_timing_frame': True,
                'model_info': {m: {'description': 'the %s model' % m, 'weights': 'abc'} for m in predictions}}

@@ -167,14 +167,16 @@ def render_report(results, context):
         lines += ['MASK / NO MASK P-R curves: ' + ', '.join('[%s](%s)' % (os.path.basename(p), p)
                                                             for p in class_figs), '']
     lines += ['## Speed', '',
-              'Median ms per 640×480 frame through the whole pipeline (detect + classify at the model\'s default '
-              'confidence threshold) on `%s` stretched to 640×480%s, on the machine above (shared CPU: '
-              'compare within this table, not with other reports).' % (
+              'ms per 640×480 frame through the whole pipeline (detect + classify at the model\'s default '
+              'confidence threshold) on `%s` stretched to 640×480%s, fastest / median of the runs, on the machine '
+              'above. The CPU is shared with training jobs, so medians swing with their load; the fastest run is '
+              'the steadier figure and the one in the tables above. Compare within this report only.' % (
                   context['timing_image'], '' if results['real_timing_frame'] else ' (not found: a grey frame)'), '',
               '| model | ' + ' | '.join('shrink %g' % s for s in shrinks) + ' |',
               '|---|' + '---:|' * len(shrinks)]
     for model in dict.fromkeys(r['model'] for r in rows):
-        lines.append('| %s | %s |' % (model, ' | '.join('%.0f ms (%d faces)' % timings[model, s] for s in shrinks)))
+        cells = ['%.0f / %.0f ms (%d faces)' % timings[model, s] for s in shrinks]
+        lines.append('| %s | %s |' % (model, ' | '.join(cells)))
     lines += ['', '## How these numbers are measured', '',
               '- AP@0.5 with pycocotools `COCOeval` (bbox, IoU threshold 0.5 only, one area range, up to %d '
               'detections per image; AP = mean interpolated precision at COCO\'s 101 recall points).' % MAX_DETECTIONS,
