@@ -122,6 +122,7 @@ def main(argv=None):
     parser.add_argument('--max-images-wider', type=int, help='at most N WIDER val images (spread evenly)')
     parser.add_argument('--max-images-mask', type=int, help='at most N mask val images (spread evenly)')
     parser.add_argument('--timing-repeats', type=int, default=10)
+    parser.add_argument('--note', help='a sentence for the report, e.g. which training stage the weights are from')
     parser.add_argument('--out', default=str(REPO_ROOT / 'reports'), help='report folder')
     parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'))
     args = parser.parse_args(argv)
@@ -141,7 +142,7 @@ def main(argv=None):
                'machine': '%s, %d CPU cores (%s)' % (platform.processor() or platform.machine(), os.cpu_count(),
                                                      'load average %.1f at start' % os.getloadavg()[0]),
                'missing_models': [m for m in MODELS if m not in models], 'datasets': DATASETS,
-               'timing_image': TIMING_IMAGE, 'out': out}
+               'timing_image': TIMING_IMAGE, 'out': out, 'note': args.note}
     (out / 'accuracy.md').write_text(render_report(results, context), encoding='utf-8')
     summary = [dict(r, ms_per_640x480_frame=dict(zip(('fastest', 'median', 'faces'),
                                                       results['timings'][r['model'], r['shrink']])))

@@ -139,7 +139,8 @@ def render_report(results, context):
     lines += ['Models evaluated (weights = first 12 hex digits of the SHA-1 of model.yml and both .pdiparams):', '']
     for model, info in results.get('model_info', {}).items():
         lines.append('- `%s`: %s (weights %s)' % (model, ' '.join(str(info['description']).split()), info['weights']))
-    lines.append('')
+    if context.get('note'):
+        lines += ['', 'Note: %s' % context['note']]
     if context['missing_models']:
         lines.append('Not evaluated (model files not present when this was generated): %s.'
                      % ', '.join('`%s`' % m for m in context['missing_models']))
