@@ -12,7 +12,7 @@ ACCURACY_SLACK = 1.0        # points of matched-face mask accuracy the crowd mod
 
 
 def _num(x, signed=False):
-    if x is None:
+    if x is None or x != x:     # None or NaN
         return 'n/a'
     return ('%+.1f' if signed else '%.1f') % x
 
@@ -117,8 +117,8 @@ def _classifier_section(rows):
         for label, counts in zip(labels, c['confusion']):
             m = c['per_class'][label]
             lines.append('| %s | %s | %s | %s | %s |' % (label, ' | '.join(str(n) for n in counts),
-                                                         _num(100 * m['precision']) if m['precision'] is not None
-                                                         else 'n/a', _num(100 * m['recall']), _num(100 * m['f1'])))
+                                                         _num(100 * m['precision']), _num(100 * m['recall']),
+                                                         _num(100 * m['f1'])))
         lines.append('')
     return lines
 
