@@ -1,8 +1,11 @@
-"""Turn fine-tuned weights into a maskhub model directory.
+"""Turn fine-tuned weights into a maskhub model directory, or a complete PaddleHub module.
 
     python -m finetune.package --detector-weights work_dirs/mobile_crowd/last.pdparams \
         --classifier-weights work_dirs/mask_classifier/last.pdparams --config pyramidbox_lite_mobile \
         --name mobile_crowd --out hub_modules/pyramidbox_lite_mobile_crowd_mask/model
+
+    # a new hub module: OUT/module.py + OUT/model/, ready for `hub install OUT`
+    python -m finetune.package ... --name my_crowd --hub-module my_crowd_mask --out hub_modules/my_crowd_mask
 """
 import argparse
 import dataclasses
@@ -40,6 +43,16 @@ def package(detector_weights, classifier_weights, config, name, out, description
     return save_model_dir(model_config, detector, classifier, out)
 
 
+def package_hub_module(detector_weights, classifier_weights, config, name, module_name, out, description=None):
+    """OUT/model/ (the model directory) and OUT/module.py (a MaskHubModule named ``module_name``)."""
+    from maskhub.serving.module_source import write_module_py
+    model_dir = package(detector_weights, classifier_weights, config, name, Path(out) / 'model', description)
+    summary = ('maskhub PyramidBox-lite face detector + mask classifier "%s", fine-tuned by maskhub; same API and '
+               'output structure as pyramidbox_lite_mobile_mask.' % name)
+    write_module_py(out, module_name, summary)
+    return Path(out), model_dir
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description='write a maskhub model directory from fine-tuned weights')
     parser.add_argument('--detector-weights', required=True)
@@ -48,10 +61,16 @@ def main(argv=None):
     parser.add_argument('--name', required=True)
     parser.add_argument('--out', required=True)
     parser.add_argument('--description')
+    parser.add_argument('--hub-module', metavar='MODULE_NAME',
+                        help='write a complete hub module named MODULE_NAME into --out (module.py + model/)')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, force=True)
-    print(package(args.detector_weights, args.classifier_weights, args.config, args.name, args.out,
-                  args.description))
+    if args.hub_module:
+        print(package_hub_module(args.detector_weights, args.classifier_weights, args.config, args.name,
+                                 args.hub_module, args.out, args.description)[0])
+    else:
+        print(package(args.detector_weights, args.classifier_weights, args.config, args.name, args.out,
+                      args.description))
 
 
 if __name__ == '__main__':
