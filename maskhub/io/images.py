@@ -13,15 +13,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from maskhub.io.errors import ItemError
+
 DEFAULT_MAX_PIXELS = 16_000_000
 DEFAULT_REFUSE_PIXELS = 400_000_000
 Image.MAX_IMAGE_PIXELS = None       # we enforce our own limits from the header
 
 
-class ImageError(ValueError):
-    def __init__(self, item, reason):
-        super().__init__('%s: %s' % (item, reason))
-        self.item, self.reason = str(item), reason
+class ImageError(ItemError):
+    pass
 
 
 @dataclass

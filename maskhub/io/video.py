@@ -4,13 +4,13 @@ from dataclasses import dataclass
 
 import cv2
 
+from maskhub.io.errors import ItemError
+
 VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv'}
 
 
-class VideoError(ValueError):
-    def __init__(self, item, reason):
-        super().__init__('%s: %s' % (item, reason))
-        self.item, self.reason = str(item), reason
+class VideoError(ItemError):
+    pass
 
 
 @dataclass
