@@ -30,3 +30,11 @@ def shared_dir():
     if not SHARED.exists():
         pytest.skip('shared/ data folder not present at %s' % SHARED)
     return SHARED
+
+
+def real_images(example_images, count):
+    """``count`` real photos: examples/images, else the Kaggle reference images in tests/data; skip if too few."""
+    images = list(example_images) or sorted(TEST_DATA.rglob('*.jpg'))
+    if len(images) < count:
+        pytest.skip('need %d example images (examples/images or tests/data), found %d' % (count, len(images)))
+    return images[:count]

@@ -14,16 +14,10 @@ from maskhub.dashboard import compare, detect, evaluation, frames, media, runs, 
 from maskhub.dashboard.filters import FaceFilter
 from maskhub.io.tables import PREDICTION_COLUMNS
 
+from conftest import real_images
+
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / 'streamlit_app.py')
-
-
-def dashboard_images(example_images):
-    """Three real example images (examples/images, else the reference images in tests/data)."""
-    images = list(example_images) or sorted((REPO / 'tests' / 'data').rglob('*.jpg'))
-    if len(images) < 3:
-        pytest.skip('no example images (examples/images or tests/data)')
-    return images[:3]
 
 
 @pytest.fixture(scope='module')
@@ -32,7 +26,7 @@ def runs_dir(tmp_path_factory, example_images):
     root = tmp_path_factory.mktemp('runs')
     inputs = root.parent / 'inputs'
     inputs.mkdir(exist_ok=True)
-    paths = [str(p) for p in dashboard_images(example_images)]
+    paths = [str(p) for p in real_images(example_images, 3)]
     blank = inputs / 'blank_wall.jpg'      # nothing to find: an image with no face
     cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
     paths.append(str(blank))
@@ -214,7 +208,7 @@ def test_media_lookup_and_crops(small_run, runs_dir, tmp_path):
 
 
 def test_detect_uploads_make_a_run_that_can_be_saved(mobile_detector, example_images, tmp_path):
-    image = dashboard_images(example_images)[0]
+    image = real_images(example_images, 3)[0]
     work = detect.new_run_dir(tmp_path / 'session')
     uploads = [(image.name, image.read_bytes()), ('a b.JPG', image.read_bytes())]
     summary = detect.detect_uploads(mobile_detector, uploads, work, shrink=0.5, confs_threshold=0.6)
@@ -349,7 +343,7 @@ def test_app_detect_and_evaluation_pages_render(app):
 
 def test_app_detect_result_is_shown_and_saved(app, mobile_detector, example_images, runs_dir, tmp_path):
     """The Detect page after a detection (uploads cannot be driven by AppTest: the browser test does that)."""
-    image = dashboard_images(example_images)[1]
+    image = real_images(example_images, 3)[1]
     work = detect.new_run_dir(tmp_path)
     detect.detect_uploads(mobile_detector, [(image.name, image.read_bytes())], work)
     label = 'unsaved: ' + work.name

@@ -17,6 +17,8 @@ import pytest
 
 from maskhub.cli import main as cli
 
+from conftest import real_images
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,10 +59,7 @@ def wait_for_health(url, process, timeout_s=90):
 
 @pytest.fixture(scope='module')
 def images(example_images):
-    found = list(example_images) or sorted((REPO / 'tests' / 'data').rglob('*.jpg'))
-    if len(found) < 2:
-        pytest.skip('no example images (examples/images or tests/data)')
-    return found[:2]
+    return real_images(example_images, 2)
 
 
 @pytest.fixture(scope='module')
