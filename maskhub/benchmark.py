@@ -100,8 +100,6 @@ def cpu_name():
 
 
 def run(args):
-    import paddle
-
     from maskhub.inference.registry import load_detector
     frame = cv2.resize(cv2.imread(args.image), FRAME_SIZE)
     rows = []
@@ -109,8 +107,6 @@ def run(args):
     backends = ['inference'] + ([] if args.skip_dygraph else ['dygraph'])
     for backend in backends:
         for n in threads:
-            if backend == 'dygraph':
-                paddle.set_num_threads(n) if hasattr(paddle, 'set_num_threads') else os.environ.update(OMP_NUM_THREADS=str(n))
             detector = load_detector(args.model, backend=backend, threads=n)
             for shrink in (0.5, 1.0):
                 t = frame_timings(detector, frame, shrink, args.repeat)

@@ -60,9 +60,9 @@ class DygraphRunner:
     """Runs a ``paddle.nn.Layer`` (e.g. ``DetectorForInference``) eagerly, without gradients."""
 
     def __init__(self, layer, threads=None):
-        import paddle
         if threads:
-            paddle.set_num_threads(threads) if hasattr(paddle, 'set_num_threads') else None
+            from paddle.base import core
+            core.set_num_threads(threads)     # eager CPU kernels' math-library threads (process-wide)
         self.layer = layer
         self.layer.eval()
         self.description = 'dygraph(%s)' % type(layer).__name__
