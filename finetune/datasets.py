@@ -14,10 +14,12 @@ SOURCES = {'wider': wider_samples, 'mask': mask_samples}
 
 
 def load_samples(sources, split):
-    """sources: e.g. ['wider', 'mask'] -> concatenated samples of ``split``."""
+    """sources: e.g. ['wider', 'mask'] -> concatenated samples of ``split``; or a mapping of source to
+    a repeat count, e.g. {'wider': 3, 'mask': 1}, to weight the sources when training."""
+    repeats = sources if isinstance(sources, dict) else {name: 1 for name in sources}
     out = []
-    for name in sources:
-        out.extend(SOURCES[name](split))
+    for name, count in repeats.items():
+        out.extend(SOURCES[name](split) * int(count))
     return out
 
 
@@ -41,10 +43,11 @@ def detector_targets(annotated, detector_config):
 class DetectorTrainBatches:
     """Endless-per-epoch iterator of augmented batches; each batch has one random square size."""
 
-    def __init__(self, samples, detector_config, batch_size, sizes, seed, anchor_sampling_prob=0.5):
+    def __init__(self, samples, detector_config, batch_size, sizes, seed, anchor_sampling_prob=0.5, **augment):
+        """``augment``: further keyword arguments of ``detector_train_transform`` (e.g. shrink_crop_prob)."""
         self.samples, self.config = samples, detector_config
         self.batch_size, self.sizes, self.seed = batch_size, list(sizes), seed
-        self.anchor_sampling_prob = anchor_sampling_prob
+        self.augment = dict(augment, anchor_sampling_prob=anchor_sampling_prob)
 
     def epoch(self, epoch, num_batches, rank=0, world_size=1):
         rng = np.random.default_rng([self.seed, epoch, rank])
@@ -59,7 +62,7 @@ class DetectorTrainBatches:
                 sample = self.samples[order[cursor]]
                 cursor += 1
                 a = detector_train_transform(Annotated.from_sample(sample, read_image(sample.path)), rng, size,
-                                             anchor_sampling_prob=self.anchor_sampling_prob)
+                                             **self.augment)
                 x, lab, tgt = detector_targets(a, self.config)
                 xs.append(x), labels.append(lab), targets.append(tgt)
             yield np.stack(xs), np.stack(labels), np.stack(targets)

@@ -65,6 +65,17 @@ def background_prior_init(model, random_names, face_prior=0.01):
             params[name].set_value(bias)
 
 
+def freeze(model, prefixes):
+    """Stop the gradient of every parameter whose name starts with one of ``prefixes``; return their count.
+    Frozen early layers keep the pretrained features and save their (costly, full-resolution) backward pass."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(name.startswith(p) for p in prefixes):
+            param.stop_gradient = True
+            frozen += 1
+    return frozen
+
+
 def build_optimizer(model, train_cfg, total_iters):
     base_lr = float(train_cfg['lr'])
     schedule = paddle.optimizer.lr.CosineAnnealingDecay(base_lr, T_max=max(total_iters, 1),
@@ -73,9 +84,16 @@ def build_optimizer(model, train_cfg, total_iters):
     if warmup:
         schedule = paddle.optimizer.lr.LinearWarmup(schedule, warmup, base_lr * 0.1, base_lr)
     clip = paddle.nn.ClipGradByGlobalNorm(float(train_cfg['grad_clip'])) if train_cfg.get('grad_clip') else None
-    opt = paddle.optimizer.Momentum(schedule, momentum=float(train_cfg.get('momentum', 0.9)),
-                                    parameters=model.parameters(), grad_clip=clip,
-                                    weight_decay=paddle.regularizer.L2Decay(float(train_cfg.get('weight_decay', 0))))
+    trainable = [p for p in model.parameters() if not p.stop_gradient]
+    decay = paddle.regularizer.L2Decay(float(train_cfg.get('weight_decay', 0)))
+    kind = train_cfg.get('optimizer', 'momentum')
+    if kind == 'momentum':
+        opt = paddle.optimizer.Momentum(schedule, momentum=float(train_cfg.get('momentum', 0.9)), parameters=trainable,
+                                        grad_clip=clip, weight_decay=decay)
+    elif kind == 'adam':     # for layers trained from scratch in a short schedule
+        opt = paddle.optimizer.Adam(schedule, parameters=trainable, grad_clip=clip, weight_decay=decay)
+    else:
+        raise ValueError('train.optimizer must be momentum or adam, got %r' % kind)
     return opt, schedule
 
 
@@ -113,9 +131,12 @@ class DetectorTask:
             if '.landmarks.' in name:
                 param.stop_gradient = True
         t, d = cfg['train'], cfg.get('data', {})
+        augment = {k: t[k] for k in ('shrink_crop_prob', 'shrink_range', 'expand_prob') if k in t}
         self.batches = DetectorTrainBatches(load_samples(d.get('train', ['wider', 'mask']), 'train'),
                                             model_config.detector, int(t['batch_size']), t['sizes'],
-                                            int(t.get('seed', 0)), float(t.get('anchor_sampling_prob', 0.5)))
+                                            int(t.get('seed', 0)), float(t.get('anchor_sampling_prob', 0.5)),
+                                            **augment)
+        self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
         self.val = [s for src in d.get('val', ['wider', 'mask'])
                     for s in val_subset(load_samples([src], 'val'), per_source, int(t.get('seed', 0)))]
@@ -130,7 +151,7 @@ class DetectorTask:
         return multibox_loss(loc, conf, labels, targets)
 
     def evaluate(self, model):
-        return evaluate_detector(model, self.val, self.model_config.detector)
+        return evaluate_detector(model, self.val, self.model_config.detector, shrink=self.val_shrink)
 
 
 class ClassifierTask:
@@ -175,6 +196,8 @@ def train(cfg, resume=False, epochs=None):
                  len(loaded), len(skipped), skipped)
         background_prior_init(model, skipped)
     t = cfg['train']
+    if t.get('freeze'):
+        log.info('frozen: %d parameters under %s', freeze(model, t['freeze']), t['freeze'])
     epochs = int(epochs or t['epochs'])
     iters = int(t['iters_per_epoch'])
     opt, schedule = build_optimizer(model, t, epochs * iters)

@@ -80,3 +80,26 @@ def test_full_pipeline_shapes_and_tiny_faces_ignored():
         side = np.minimum(a.boxes[:, 2] - a.boxes[:, 0], a.boxes[:, 3] - a.boxes[:, 1])
         assert a.ignore[side < 4].all()
         assert (a.boxes >= 0).all() and (a.boxes <= 128).all()
+
+
+@pytest.mark.parametrize('seed', range(10))
+def test_shrink_crop_keeps_test_time_face_sizes(seed):
+    rng = np.random.default_rng(seed)
+    a = T.shrink_crop(painted_scene(), rng, 96, scale_range=(0.5, 0.5))
+    assert a.image.shape == (96, 96, 3)
+    assert_consistent(a, min_side=10)
+    # at shrink 0.5 every face that is not clipped by the window is half its original width
+    original = painted_scene()
+    for box, label in zip(a.boxes, a.labels):
+        x0, y0, x1, y1 = box
+        if 0 < x0 and x1 < 96 and 0 < y0 and y1 < 96:
+            w0 = original.boxes[label][2] - original.boxes[label][0]
+            assert abs((x1 - x0) - w0 / 2) < 0.51
+
+
+def test_shrink_crop_in_the_pipeline():
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        a = T.detector_train_transform(painted_scene(), rng, 128, shrink_crop_prob=1.0, shrink_range=(0.4, 1.0))
+        assert a.image.shape == (128, 128, 3)
+        assert (a.boxes >= 0).all() and (a.boxes <= 128).all()

@@ -243,7 +243,8 @@ def test_report_states_met_goals_and_shortfalls(two_images, tmp_path):
                'timing_image': 'x.jpg', 'out': tmp_path}
     text = render_report(results, context)
     assert 'wider-val: 2 of 10 (spread evenly over the split)' in text
-    assert '| WIDER val recall of faces < 32 px at score 0.5 | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
+    assert '| WIDER val recall of faces < 32 px at score 0.5 | mobile_crowd | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
+    assert '| WIDER val recall of faces < 32 px at score 0.5 | server | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
     assert 'server face AP@0.5 not above mobile_crowd on wider-val at shrink 0.5 (+0.0 points).' in text
     assert '- `server`: the server model (weights abc)' in text
     assert (tmp_path / 'figures' / 'pr_face_wider-val_shrink0.5.png').exists()

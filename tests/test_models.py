@@ -26,7 +26,33 @@ def test_server_detector_shares_mobile_weights():
     mobile = build_detector(load_builtin_config('pyramidbox_lite_mobile').detector).state_dict()
     server = build_detector(load_builtin_config('pyramidbox_lite_server').detector).state_dict()
     shared = [k for k in mobile if k in server and tuple(server[k].shape) == tuple(mobile[k].shape)]
-    assert len(shared) == len(mobile)
+    assert len(shared) == len(mobile) == len(server)
+
+
+def test_server_is_the_mobile_network_on_a_two_scale_pyramid():
+    """Server rows = mobile rows on the 2x-upsampled input (stride 4/8 priors, half-size anchors), then
+    mobile rows on the input; its priors for the input size line up with the upsampled run's priors."""
+    import paddle.nn.functional as F
+    mobile_cfg = load_builtin_config('pyramidbox_lite_mobile').detector
+    server_cfg = load_builtin_config('pyramidbox_lite_server').detector
+    paddle.seed(1)
+    mobile = build_detector(mobile_cfg)
+    server = build_detector(server_cfg)
+    server.set_state_dict(mobile.state_dict())
+    mobile.eval(), server.eval()
+    h, w = 45, 62
+    x = paddle.rand([1, 3, h, w])
+    with paddle.no_grad():
+        fine = mobile(F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False))
+        coarse = mobile(x)
+        both = server(x)
+    for f, c, b in zip(fine, coarse, both):
+        np.testing.assert_allclose(b.numpy(), np.concatenate([f.numpy(), c.numpy()], axis=1), rtol=1e-5, atol=1e-5)
+    n_fine = num_priors(2 * h, 2 * w, mobile_cfg.prior_box)
+    np.testing.assert_allclose(density_priors(h, w, server_cfg.prior_box)[:n_fine],
+                               density_priors(2 * h, 2 * w, mobile_cfg.prior_box), atol=1e-6)
+    np.testing.assert_array_equal(density_priors(h, w, server_cfg.prior_box)[n_fine:],
+                                  density_priors(h, w, mobile_cfg.prior_box))
 
 
 def test_classifier_shape():

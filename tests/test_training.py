@@ -77,3 +77,35 @@ def test_few_steps_lower_the_loss():
         opt.step()
         opt.clear_grad()
     assert losses[-1] < losses[0], losses
+
+
+@needs_data
+def test_source_repeat_counts():
+    from finetune.datasets import load_samples
+    once = load_samples(['wider'], 'val')
+    weighted = load_samples({'wider': 2, 'mask': 1}, 'val')
+    mask = load_samples(['mask'], 'val')
+    assert len(weighted) == 2 * len(once) + len(mask)
+    assert [s.path for s in weighted[:len(once)]] == [s.path for s in once]
+
+
+def test_frozen_layers_do_not_move():
+    from finetune.train import build_optimizer, freeze
+    paddle.seed(0)
+    det = build_detector(MOBILE)
+    assert freeze(det, ['backbone.stem', 'backbone.block1']) > 0
+    before = {k: v.numpy().copy() for k, v in det.state_dict().items()}
+    opt, _ = build_optimizer(det, {'lr': 0.01, 'grad_clip': 10.0}, 10)
+    x = paddle.to_tensor(np.random.default_rng(0).normal(size=(1, 3, 64, 64)).astype(np.float32))
+    loc, conf, _ = det(x)
+    (loc.square().mean() + conf.square().mean()).backward()
+    opt.step()
+    after = det.state_dict()
+    for name, value in before.items():
+        moved = not np.array_equal(value, after[name].numpy())
+        frozen = name.startswith(('backbone.stem', 'backbone.block1'))
+        if frozen:
+            assert not moved, name
+    assert not np.array_equal(before['head8.conf.weight'], after['head8.conf.weight'].numpy())
+    assert not np.array_equal(before['backbone.block3.conv1x1.0.weight'],
+                              after['backbone.block3.conv1x1.0.weight'].numpy())

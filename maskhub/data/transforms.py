@@ -135,17 +135,44 @@ def data_anchor_sampling(a, rng, out_size, anchor_scales=ANCHOR_SCALES):
     return resize(crop_window(a, ox0, oy0, ox0 + side, oy0 + side), out_size, out_size)
 
 
+def shrink_crop(a, rng, out_size, scale_range=(0.35, 1.0)):
+    """An ``out_size`` square of the image as inference sees it at a random shrink in ``scale_range``:
+    the image scaled by that factor, the window placed around a random face (anywhere when there is
+    none). Faces keep the sizes they have at test time, so crowds of tiny faces are trained as such."""
+    scale = float(rng.uniform(*scale_range))
+    side = max(int(round(out_size / scale)), 1)
+    h, w = a.image.shape[:2]
+    valid = np.flatnonzero(~a.ignore)
+    if valid.size:
+        face = a.boxes[int(rng.choice(valid))]
+        cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+        x0 = int(round(cx - rng.uniform(0.1, 0.9) * side))
+        y0 = int(round(cy - rng.uniform(0.1, 0.9) * side))
+    else:
+        x0, y0 = int(rng.uniform(min(0, w - side), max(0, w - side) + 1)), int(rng.uniform(min(0, h - side), max(0, h - side) + 1))
+    # keep the window on the image where the image is large enough, so padding stays rare
+    x0 = int(np.clip(x0, min(0, w - side), max(0, w - side)))
+    y0 = int(np.clip(y0, min(0, h - side), max(0, h - side)))
+    return resize(crop_window(a, x0, y0, x0 + side, y0 + side), out_size, out_size)
+
+
 def ignore_tiny(a, min_side=2.0):
     """Faces below ``min_side`` px after resizing cannot be learned: they neither count as positives nor negatives."""
     side = np.minimum(a.boxes[:, 2] - a.boxes[:, 0], a.boxes[:, 3] - a.boxes[:, 1])
     return Annotated(a.image, a.boxes, a.labels, a.ignore | (side < min_side))
 
 
-def detector_train_transform(a, rng, out_size, anchor_sampling_prob=0.5, expand_prob=0.3, min_face_side=2.0):
-    """The training pipeline: photometric distortion, then data-anchor-sampling or expand + random crop,
-    resize to ``out_size`` square, horizontal flip."""
+def detector_train_transform(a, rng, out_size, anchor_sampling_prob=0.5, expand_prob=0.3, min_face_side=2.0,
+                             shrink_crop_prob=0.0, shrink_range=(0.35, 1.0)):
+    """The training pipeline: photometric distortion, then one of shrink-crop (``shrink_crop_prob``),
+    data-anchor-sampling (``anchor_sampling_prob`` of the rest) or expand + random crop, giving an
+    ``out_size`` square; horizontal flip."""
     a = photometric_distort(a, rng)
-    sampled = data_anchor_sampling(a, rng, out_size) if rng.random() < anchor_sampling_prob else None
+    sampled = None
+    if rng.random() < shrink_crop_prob:
+        sampled = shrink_crop(a, rng, out_size, shrink_range)
+    elif rng.random() < anchor_sampling_prob:
+        sampled = data_anchor_sampling(a, rng, out_size)
     if sampled is None:
         if rng.random() < expand_prob:
             a = expand(a, rng)
