@@ -203,6 +203,16 @@ def test_official_mobile_on_three_real_images(tmp_path, capsys):
     assert 'face AP@0.5' in capsys.readouterr().out
 
 
+def test_paddlehub_module_spec_is_refused_with_a_reason(tmp_path, caplog):
+    from maskhub.cli import main
+    split = tmp_path / 'one.txt'
+    split.write_text('kaggle/maksssksksss0\n')
+    code = main(['evaluate', '--model', 'paddlehub:pyramidbox_lite_mobile_mask', '--data',
+                 'voc:%s' % (datasets_dir() / 'face_mask' / 'kaggle'), '--split', str(split), '--no-progress'])
+    assert code == 2
+    assert 'paddlehub:pyramidbox_lite_mobile_mask' in caplog.text and 'face score' in caplog.text
+
+
 def test_own_matching_agrees_with_cocoeval_on_random_crowds():
     rng = np.random.default_rng(0)
     samples, predictions = [], []

@@ -109,3 +109,18 @@ def test_frozen_layers_do_not_move():
     assert not np.array_equal(before['head8.conf.weight'], after['head8.conf.weight'].numpy())
     assert not np.array_equal(before['backbone.block3.conv1x1.0.weight'],
                               after['backbone.block3.conv1x1.0.weight'].numpy())
+
+
+def test_upsample_check_maps_boxes_back_to_the_image(mobile_detector, example_images):
+    import cv2
+    from conftest import real_images
+    from finetune.upsample_check import detect_shrunk
+    from maskhub.evaluation.matching import box_iou
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    plain, plain_scores = detect_shrunk(mobile_detector, image, 0.5, 1.0)
+    assert len(plain) > 0
+    up, up_scores = detect_shrunk(mobile_detector, image, 0.5, 2.0)
+    assert up.max() <= max(image.shape[:2]) + 2
+    # every confident face of the plain run is found again, at the same place, on the upsampled input
+    iou = box_iou(plain[plain_scores >= 0.5].astype(np.float32), up[up_scores >= 0.5])
+    assert iou.shape[0] > 0 and (iou.max(axis=1) > 0.5).all()

@@ -10,8 +10,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    parser.add_argument('--model', default='mobile', help="registered name ('mobile', 'mobile_crowd', 'server') "
-                        'or a model directory')
+    parser.add_argument('--model', default='mobile', help="registered name ('mobile', 'mobile_crowd', 'server'), "
+                        'a model directory or a hub module directory')
     parser.add_argument('--data', required=True, help="'voc:DIR' (a mask-set folder or a folder of them), "
                         "'wider:GT_FILE' (images under GT_FILE's folder/images), 'mask-val' or 'wider-val'")
     parser.add_argument('--split', help='file of image keys to keep: source/id for voc, event/name.jpg for wider')
@@ -53,6 +53,12 @@ def print_summary(metrics):
 
 def run(args):
     from maskhub.inference.pipeline import MaskDetector
+    if str(args.model).startswith('paddlehub:'):
+        # The modules' API returns the classifier's confidence only, not the detector's face score that
+        # AP and P-R curves rank by; the same weights evaluate fine from the module's model directory.
+        log.error('%s: a PaddleHub module cannot be evaluated through its API (it returns no face score); '
+                  'pass the module directory or its model/ folder instead', args.model)
+        return 2
     samples = spread_subset(load_samples(args.data, args.split, args.images_root), args.max_images)
     if not samples:
         log.error('no images in %s', args.data)
