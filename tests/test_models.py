@@ -9,7 +9,7 @@ from maskhub.models import build_classifier, build_detector
 from maskhub.models.priors import density_priors, feature_sizes, num_priors
 
 
-@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_server'])
+@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -29,30 +29,46 @@ def test_server_detector_shares_mobile_weights():
     assert len(shared) == len(mobile) == len(server)
 
 
-def test_server_is_the_mobile_network_on_a_two_scale_pyramid():
-    """Server rows = mobile rows on the 2x-upsampled input (stride 4/8 priors, half-size anchors), then
-    mobile rows on the input; its priors for the input size line up with the upsampled run's priors."""
+SERVER_CONFIGS = ['pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale']
+
+
+@pytest.mark.parametrize('name', SERVER_CONFIGS)
+def test_server_is_the_mobile_network_on_an_image_pyramid(name):
+    """Server rows = mobile rows on the 2x-upsampled input (stride 4/8 priors, half-size anchors), then on
+    the input, then (three-scale config) on the 2x2-average-pooled input; its priors for the input size
+    line up with the priors of each scale's run."""
     import paddle.nn.functional as F
     mobile_cfg = load_builtin_config('pyramidbox_lite_mobile').detector
-    server_cfg = load_builtin_config('pyramidbox_lite_server').detector
+    server_cfg = load_builtin_config(name).detector
     paddle.seed(1)
     mobile = build_detector(mobile_cfg)
     server = build_detector(server_cfg)
     server.set_state_dict(mobile.state_dict())
     mobile.eval(), server.eval()
-    h, w = 45, 62
+    h, w = 46, 62
     x = paddle.rand([1, 3, h, w])
+    inputs = {2.0: F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False), 1.0: x,
+              0.5: F.avg_pool2d(x, 2, stride=2)}
+    assert server.scales == tuple(8.0 / stride for stride, _ in server_cfg.prior_box[::2])
     with paddle.no_grad():
-        fine = mobile(F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False))
-        coarse = mobile(x)
+        per_scale = [mobile(inputs[scale]) for scale in server.scales]
         both = server(x)
-    for f, c, b in zip(fine, coarse, both):
-        np.testing.assert_allclose(b.numpy(), np.concatenate([f.numpy(), c.numpy()], axis=1), rtol=1e-5, atol=1e-5)
-    n_fine = num_priors(2 * h, 2 * w, mobile_cfg.prior_box)
-    np.testing.assert_allclose(density_priors(h, w, server_cfg.prior_box)[:n_fine],
-                               density_priors(2 * h, 2 * w, mobile_cfg.prior_box), atol=1e-6)
-    np.testing.assert_array_equal(density_priors(h, w, server_cfg.prior_box)[n_fine:],
-                                  density_priors(h, w, mobile_cfg.prior_box))
+    for i in range(3):
+        np.testing.assert_allclose(both[i].numpy(), np.concatenate([o[i].numpy() for o in per_scale], axis=1),
+                                   rtol=1e-5, atol=1e-5)
+    server_priors, start = density_priors(h, w, server_cfg.prior_box), 0
+    for scale in server.scales:
+        own = density_priors(int(h * scale), int(w * scale), mobile_cfg.prior_box)
+        np.testing.assert_allclose(server_priors[start:start + len(own)], own, atol=1e-6)
+        start += len(own)
+    assert start == len(server_priors)
+
+
+def test_server_config_must_pair_its_levels_by_scale():
+    raw = load_builtin_config('pyramidbox_lite_server').to_dict()
+    raw['detector']['prior_box'] = [{'stride': 4, 'sizes': [4, 8, 16]}, {'stride': 16, 'sizes': [64, 96]}]
+    with pytest.raises(ValueError, match='image pyramid'):
+        build_detector(ModelConfig.from_dict(raw).detector)
 
 
 def test_classifier_shape():

@@ -12,7 +12,7 @@ def build_detector(detector_config):
         arch = DETECTORS[detector_config.architecture]
     except KeyError:
         raise ValueError('unknown detector architecture %r (known: %s)' % (detector_config.architecture, sorted(DETECTORS)))
-    return arch(anchors_per_level=detector_config.anchors_per_level)
+    return arch.from_config(detector_config)
 
 
 def build_classifier(classifier_config):

@@ -6,7 +6,7 @@ convolution weights of the published model, so every conv carries a bias and no 
 
 ``PyramidBoxLiteServer`` spends more compute for small faces: the same network (same parameter
 names, so mobile weights load unchanged) also runs on the 2x-upsampled input, which adds stride-4
-and stride-8 levels with half-size anchors.
+and stride-8 levels with half-size anchors, and optionally on the half-size input for large faces.
 
 Outputs of ``forward``: ``loc`` [N, P, 4], ``conf`` [N, P, 2] (logits), ``landmarks`` [N, P, 10],
 with priors ordered level by level (smallest stride first), cell by cell, anchor by anchor.
@@ -96,6 +96,10 @@ class PyramidBoxLiteMobile(nn.Layer):
         self.head8 = DetectionHead(256, anchors_per_level[0])
         self.head16 = DetectionHead(256, anchors_per_level[1], stride=2)
 
+    @classmethod
+    def from_config(cls, detector_config):
+        return cls(detector_config.anchors_per_level)
+
     def forward(self, image):
         return self.detect_levels(image)
 
@@ -106,23 +110,47 @@ class PyramidBoxLiteMobile(nn.Layer):
 
 
 class PyramidBoxLiteServer(PyramidBoxLiteMobile):
-    """Server detector: the mobile network run twice with shared weights, as a two-level image pyramid.
+    """Server detector: the mobile network run on an image pyramid with shared weights.
 
-    The fine path sees the input upsampled 2x (bilinear), so its stride-8 and stride-16 heads act as
-    stride-4 and stride-8 levels of the input with half-size anchors (4-16 px and 32-48 px). That gives
-    faces of 4-16 px a feature grid and anchors fine enough for them: the mobile network's smallest
-    prior is 8 px on a stride-8 grid, which is why it misses most small faces at shrink 0.5. The
-    coarse path is the mobile network on the input itself (anchors up to 96 px) for large faces.
-    Outputs: the fine path's levels, then the coarse path's. About 5x the mobile compute, same parameters.
+    Each pyramid scale is one pair of prior levels in the config, at strides (8 / scale, 16 / scale).
+    The 2x path (bilinear upsampling) acts as stride-4 and stride-8 levels of the input with half-size
+    anchors (4-16 px and 32-48 px): faces of 4-16 px get a feature grid and anchors fine enough for
+    them, where the mobile network's smallest prior is 8 px on a stride-8 grid (why it misses most
+    small faces at shrink 0.5). The 1x path is the mobile network itself. An optional 0.5x path
+    (2x2 average pooling, rounding up like the network's own stride-2 convs) adds anchors of
+    128-192 px at strides 16 and 32 for faces larger than the mobile network's 96 px priors.
+    Outputs: the levels of each scale, largest scale first. Same parameters as the mobile network;
+    compute is the sum of the scales squared (2x + 1x: 5x the mobile network).
     """
 
-    def __init__(self, anchors_per_level=(3, 2, 3, 2)):
-        if len(anchors_per_level) != 4 or tuple(anchors_per_level[:2]) != tuple(anchors_per_level[2:]):
-            raise ValueError('the server runs one network on two scales: its four prior levels must repeat the '
-                             'two levels of the mobile network, got %s anchors per level' % (anchors_per_level,))
-        super().__init__(anchors_per_level[2:])
+    SCALES = (2.0, 1.0, 0.5)
+
+    def __init__(self, anchors_per_level=(3, 2, 3, 2), level_strides=(4, 8, 8, 16)):
+        pairs = len(anchors_per_level) // 2
+        scales = tuple(8.0 / s for s in level_strides[::2])
+        if (len(anchors_per_level) % 2 or len(level_strides) != len(anchors_per_level)
+                or any(tuple(anchors_per_level[2 * i:2 * i + 2]) != tuple(anchors_per_level[:2]) for i in range(pairs))
+                or any(level_strides[2 * i + 1] != 2 * level_strides[2 * i] for i in range(pairs))
+                or any(scale not in self.SCALES for scale in scales) or len(set(scales)) != pairs):
+            raise ValueError('the server runs one network on an image pyramid: its prior levels must come in pairs '
+                             'at strides (8/scale, 16/scale) for distinct scales in %s, each pair with the '
+                             "mobile network's anchors; got strides %s with %s anchors per level"
+                             % (self.SCALES, tuple(level_strides), tuple(anchors_per_level)))
+        super().__init__(anchors_per_level[:2])
+        self.scales = scales
+
+    @classmethod
+    def from_config(cls, detector_config):
+        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box))
+
+    @staticmethod
+    def rescale(image, scale):
+        if scale == 2.0:
+            return F.interpolate(image, scale_factor=2, mode='bilinear', align_corners=False)
+        if scale == 0.5:
+            return F.avg_pool2d(image, 2, stride=2, ceil_mode=True, exclusive=True)
+        return image
 
     def forward(self, image):
-        upsampled = F.interpolate(image, scale_factor=2, mode='bilinear', align_corners=False)
-        fine, coarse = self.detect_levels(upsampled), self.detect_levels(image)
-        return tuple(paddle.concat([f, c], axis=1) for f, c in zip(fine, coarse))
+        outs = [self.detect_levels(self.rescale(image, scale)) for scale in self.scales]
+        return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
