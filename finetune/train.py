@@ -25,6 +25,7 @@ from tqdm import tqdm  # noqa: E402
 
 from finetune.datasets import (DetectorTrainBatches, FaceCropCache, balanced_indices, classifier_batch,  # noqa: E402
                                load_samples)
+from finetune.batchnorm import folded_state_dict, insert_identity_bn  # noqa: E402
 from finetune.evaluate import evaluate_classifier, evaluate_detector  # noqa: E402
 from finetune.losses import multibox_loss  # noqa: E402
 from maskhub.config import load_builtin_config  # noqa: E402
@@ -103,7 +104,8 @@ class Checkpoints:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def save(self, model, opt, epoch, history):
-        paddle.save(model.state_dict(), str(self.dir / ('epoch_%d.pdparams' % epoch)))
+        # epoch files load into the plain architecture (finetune.package); last.* keeps any BN for --resume
+        paddle.save(folded_state_dict(model), str(self.dir / ('epoch_%d.pdparams' % epoch)))
         paddle.save(model.state_dict(), str(self.dir / 'last.pdparams'))
         paddle.save(opt.state_dict(), str(self.dir / 'last.pdopt'))
         (self.dir / 'last.json').write_text(json.dumps({'epoch': epoch, 'history': history}, indent=1))
@@ -198,6 +200,9 @@ def train(cfg, resume=False, epochs=None):
     t = cfg['train']
     if t.get('freeze'):
         log.info('frozen: %d parameters under %s', freeze(model, t['freeze']), t['freeze'])
+    if t.get('identity_bn'):
+        log.info('BatchNorm re-inserted as the identity after %d convs under %s',
+                 insert_identity_bn(model, t['identity_bn']), t['identity_bn'])
     epochs = int(epochs or t['epochs'])
     iters = int(t['iters_per_epoch'])
     opt, schedule = build_optimizer(model, t, epochs * iters)

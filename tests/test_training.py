@@ -124,3 +124,27 @@ def test_upsample_check_maps_boxes_back_to_the_image(mobile_detector, example_im
     # every confident face of the plain run is found again, at the same place, on the upsampled input
     iou = box_iou(plain[plain_scores >= 0.5].astype(np.float32), up[up_scores >= 0.5])
     assert iou.shape[0] > 0 and (iou.max(axis=1) > 0.5).all()
+
+
+def test_identity_batchnorm_changes_nothing_until_trained_and_folds_back():
+    from finetune.batchnorm import ConvBN, folded_state_dict, insert_identity_bn
+    paddle.seed(0)
+    plain, with_bn = build_detector(MOBILE), build_detector(MOBILE)
+    with_bn.set_state_dict(plain.state_dict())
+    assert insert_identity_bn(with_bn, ['backbone.block3']) == 7      # the 7 spatial convs, not the SE gates
+    plain.eval(), with_bn.eval()
+    x = paddle.rand([2, 3, 64, 96])
+    with paddle.no_grad():
+        for a, b in zip(plain(x), with_bn(x)):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+        with_bn.train()                      # batch statistics move the running mean / variance
+        for _ in range(3):
+            with_bn(paddle.rand([2, 3, 64, 96]))
+        with_bn.eval()
+        moved = [l for l in with_bn.sublayers() if isinstance(l, ConvBN)][0]
+        assert float(paddle.abs(moved.bn._mean).max()) > 0
+        state = folded_state_dict(with_bn)
+        assert sorted(state) == sorted(plain.state_dict())
+        plain.set_state_dict(state)
+        for a, b in zip(plain(x), with_bn(x)):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
