@@ -35,9 +35,26 @@ from maskhub.models import build_classifier, build_detector  # noqa: E402
 log = logging.getLogger('finetune')
 
 
-def load_config(path):
+def merge_config(base, override):
+    """``base`` with ``override`` laid over it, mappings merged key by key (lists and values replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (merge_config(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict)
+                       else value)
+    return merged
+
+
+def read_config(path):
+    """A YAML config; ``_BASE_: other.yml`` (relative to this file) makes it the overrides of that config."""
+    path = Path(path)
     with open(path, encoding='utf-8') as f:
         cfg = yaml.safe_load(f)
+    base = cfg.pop('_BASE_', None)
+    return merge_config(read_config(path.parent / base), cfg) if base else cfg
+
+
+def load_config(path):
+    cfg = read_config(path)
     for key in ('name', 'task', 'model_config', 'train'):
         if key not in cfg:
             raise ValueError('%s: missing key %r' % (path, key))

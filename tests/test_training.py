@@ -148,3 +148,13 @@ def test_identity_batchnorm_changes_nothing_until_trained_and_folds_back():
         plain.set_state_dict(state)
         for a, b in zip(plain(x), with_bn(x)):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_config_base_chain_merges_overrides(tmp_path):
+    from finetune.train import load_config
+    (tmp_path / 'base.yml').write_text('name: a\ntask: detector\nmodel_config: m\n'
+                                       'train: {lr: 0.1, sizes: [1, 2], freeze: [x]}\n')
+    (tmp_path / 'child.yml').write_text('_BASE_: base.yml\nname: b\ntrain: {sizes: [3], seed: 4}\n')
+    cfg = load_config(tmp_path / 'child.yml')
+    assert cfg == {'name': 'b', 'task': 'detector', 'model_config': 'm',
+                   'train': {'lr': 0.1, 'sizes': [3], 'freeze': ['x'], 'seed': 4}}
