@@ -43,11 +43,11 @@ def detector_targets(annotated, detector_config):
 class DetectorTrainBatches:
     """Endless-per-epoch iterator of augmented batches; each batch has one random square size."""
 
-    def __init__(self, samples, detector_config, batch_size, sizes, seed, anchor_sampling_prob=0.5, **augment):
-        """``augment``: further keyword arguments of ``detector_train_transform`` (e.g. shrink_crop_prob)."""
+    def __init__(self, samples, detector_config, batch_size, sizes, seed, **augment):
+        """``augment``: keyword arguments of ``detector_train_transform`` (e.g. shrink_crop_prob)."""
         self.samples, self.config = samples, detector_config
         self.batch_size, self.sizes, self.seed = batch_size, list(sizes), seed
-        self.augment = dict(augment, anchor_sampling_prob=anchor_sampling_prob)
+        self.augment = augment
 
     def epoch(self, epoch, num_batches, rank=0, world_size=1):
         rng = np.random.default_rng([self.seed, epoch, rank])

@@ -150,11 +150,11 @@ class DetectorTask:
             if '.landmarks.' in name:
                 param.stop_gradient = True
         t, d = cfg['train'], cfg.get('data', {})
-        augment = {k: t[k] for k in ('shrink_crop_prob', 'shrink_range', 'expand_prob') if k in t}
+        augment = {k: t[k] for k in ('anchor_sampling_prob', 'shrink_crop_prob', 'shrink_range', 'expand_prob')
+                   if k in t}
         self.batches = DetectorTrainBatches(load_samples(d.get('train', ['wider', 'mask']), 'train'),
                                             model_config.detector, int(t['batch_size']), t['sizes'],
-                                            int(t.get('seed', 0)), float(t.get('anchor_sampling_prob', 0.5)),
-                                            **augment)
+                                            int(t.get('seed', 0)), **augment)
         self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
         self.val = [s for src in d.get('val', ['wider', 'mask'])

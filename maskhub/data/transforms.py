@@ -142,6 +142,8 @@ def shrink_crop(a, rng, out_size, scale_range=(0.35, 1.0)):
     scale = float(rng.uniform(*scale_range))
     side = max(int(round(out_size / scale)), 1)
     h, w = a.image.shape[:2]
+    # window origins that keep it on the image where the image is large enough, so padding stays rare
+    x_lo, x_hi, y_lo, y_hi = min(0, w - side), max(0, w - side), min(0, h - side), max(0, h - side)
     valid = np.flatnonzero(~a.ignore)
     if valid.size:
         face = a.boxes[int(rng.choice(valid))]
@@ -149,10 +151,8 @@ def shrink_crop(a, rng, out_size, scale_range=(0.35, 1.0)):
         x0 = int(round(cx - rng.uniform(0.1, 0.9) * side))
         y0 = int(round(cy - rng.uniform(0.1, 0.9) * side))
     else:
-        x0, y0 = int(rng.uniform(min(0, w - side), max(0, w - side) + 1)), int(rng.uniform(min(0, h - side), max(0, h - side) + 1))
-    # keep the window on the image where the image is large enough, so padding stays rare
-    x0 = int(np.clip(x0, min(0, w - side), max(0, w - side)))
-    y0 = int(np.clip(y0, min(0, h - side), max(0, h - side)))
+        x0, y0 = int(rng.uniform(x_lo, x_hi + 1)), int(rng.uniform(y_lo, y_hi + 1))
+    x0, y0 = int(np.clip(x0, x_lo, x_hi)), int(np.clip(y0, y_lo, y_hi))
     return resize(crop_window(a, x0, y0, x0 + side, y0 + side), out_size, out_size)
 
 

@@ -126,12 +126,12 @@ class PyramidBoxLiteServer(PyramidBoxLiteMobile):
     SCALES = (2.0, 1.0, 0.5)
 
     def __init__(self, anchors_per_level=(3, 2, 3, 2), level_strides=(4, 8, 8, 16)):
-        pairs = len(anchors_per_level) // 2
-        scales = tuple(8.0 / s for s in level_strides[::2])
-        if (len(anchors_per_level) % 2 or len(level_strides) != len(anchors_per_level)
-                or any(tuple(anchors_per_level[2 * i:2 * i + 2]) != tuple(anchors_per_level[:2]) for i in range(pairs))
-                or any(level_strides[2 * i + 1] != 2 * level_strides[2 * i] for i in range(pairs))
-                or any(scale not in self.SCALES for scale in scales) or len(set(scales)) != pairs):
+        stride_pairs = list(zip(level_strides[::2], level_strides[1::2]))
+        anchor_pairs = set(zip(anchors_per_level[::2], anchors_per_level[1::2]))
+        scales = tuple(8.0 / fine for fine, _ in stride_pairs)
+        if (len(level_strides) != len(anchors_per_level) or len(anchors_per_level) % 2 or len(anchor_pairs) != 1
+                or any(coarse != 2 * fine for fine, coarse in stride_pairs)
+                or not set(scales) <= set(self.SCALES) or len(set(scales)) != len(scales)):
             raise ValueError('the server runs one network on an image pyramid: its prior levels must come in pairs '
                              'at strides (8/scale, 16/scale) for distinct scales in %s, each pair with the '
                              "mobile network's anchors; got strides %s with %s anchors per level"
