@@ -1,6 +1,7 @@
 """maskhub predict INPUT... --model mobile --out DIR"""
 import json
 import logging
+import sys
 
 from maskhub.batch.run import RunOptions, run_batch
 
@@ -36,18 +37,47 @@ def add_arguments(parser):
     parser.add_argument('--num-shards', type=int, default=1)
     parser.add_argument('--shard-index', type=int, default=0)
     parser.add_argument('--no-progress', action='store_true')
+    ray = parser.add_argument_group('distributed (--engine ray)')
+    ray.add_argument('--engine', default='local', choices=['local', 'ray'],
+                     help='local: this process; ray: a pool of Ray Data actors (this machine or a cluster)')
+    ray.add_argument('--ray-address', default=None,
+                     help="'auto' or HOST:PORT of a running cluster (default: start Ray in this process)")
+    ray.add_argument('--workers', type=int, default=None, help='actors (default: cluster CPUs / threads per worker)')
+    ray.add_argument('--threads-per-worker', type=int, default=None, help='detector threads (CPUs) per actor (default 1)')
+    ray.add_argument('--ray-batch-size', type=int, default=None, help='work units per actor call (default 4)')
+    ray.add_argument('--video-chunk-frames', type=int, default=None,
+                     help='sampled frames per work unit: longer videos spread over workers (default 64)')
 
 
 def run(args):
     if args.shrink is not None and not 0 < args.shrink <= 4:
         raise SystemExit('--shrink must be in (0, 4]')
-    detector = load_detector(args)
     opts = RunOptions(shrink=args.shrink, confs_threshold=args.confs_threshold, use_multi_scale=args.multi_scale,
                       video_every_n=args.every_n, video_fps=args.fps, save_images=args.save_images,
                       resume=args.resume, num_shards=args.num_shards, shard_index=args.shard_index,
                       progress=not args.no_progress)
-    summary = run_batch(detector, args.inputs, args.out, opts)
+    if args.engine == 'ray':
+        summary = _run_on_ray(args, opts)
+        if summary is None:
+            return 2
+    else:
+        summary = run_batch(load_detector(args), args.inputs, args.out, opts)
     print(json.dumps({k: summary[k] for k in ('images', 'faces', 'mask', 'no_mask', 'compliance_rate',
                                               'images_with_no_face', 'errors')}))
     print('results: %s (predictions.csv, predictions.parquet, summary.json, errors.csv)' % args.out)
     return 1 if summary['errors'] else 0
+
+
+def _run_on_ray(args, opts):
+    from maskhub.batch.ray_engine import RayEngineError, RayOptions, run_ray
+    from maskhub.inference.registry import ModelNotFound
+    if args.threads is not None:
+        log.warning('--threads is ignored with --engine ray: use --threads-per-worker')
+    given = {'address': args.ray_address, 'workers': args.workers, 'threads_per_worker': args.threads_per_worker,
+             'batch_size': args.ray_batch_size, 'video_chunk_frames': args.video_chunk_frames}
+    ray_opts = RayOptions(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return run_ray(args.model, args.inputs, args.out, opts, ray_opts, backend=args.backend, use_gpu=args.use_gpu)
+    except (RayEngineError, ModelNotFound) as err:
+        print('maskhub predict: %s' % err, file=sys.stderr)
+        return None
