@@ -77,10 +77,20 @@ def _is_loopback(address):
     return address in (None, 'local') or address.rpartition(':')[0] in ('127.0.0.1', 'localhost')
 
 
+_joined = {}      # the cluster address this process joined (Ray allows one connection per process)
+
+
+def _connection_id(ray):
+    ctx = ray.get_runtime_context()
+    return ctx.get_node_id(), ctx.get_job_id()
+
+
 def connect(address=None, num_cpus=None):
     """Join the cluster at ``address`` ('auto', HOST:PORT), or start Ray in-process when None.
 
-    Reuses a Ray the caller already started (``ray.init(num_cpus=2)``); returns (ray, started_here).
+    Reuses a Ray the caller already started (``ray.init(num_cpus=2)``) and a cluster this process already
+    joined: the connection stays open for later runs (Ray Data 2.40 cannot reconnect to the same cluster
+    within one process). Returns (ray, started_here): True when a Ray was started for this run only.
     """
     if _is_loopback(address) and 'ray' not in sys.modules:
         # Ray replaces 127.0.0.1 by the machine's network address unless told that this node is alone;
@@ -88,7 +98,11 @@ def connect(address=None, num_cpus=None):
         os.environ.setdefault('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')
     ray = import_ray()
     if ray.is_initialized():
-        return ray, False
+        ours = _joined.get('job') == _connection_id(ray)
+        if not ours or _joined['address'] == address:
+            return ray, False            # the caller's Ray, or the cluster asked for
+        ray.shutdown()                   # we joined another cluster before: leave it for this one
+    _joined.clear()
     if address not in (None, 'auto', 'local'):
         _check_reachable(address)
     logging.getLogger('ray.data').setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
@@ -102,7 +116,10 @@ def connect(address=None, num_cpus=None):
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise RayEngineError('cannot connect to Ray at %s: %s' % (address, first)) from None
-    return ray, True
+    if address in (None, 'local'):
+        return ray, True
+    _joined.update(address=address, job=_connection_id(ray))
+    return ray, False
 
 
 def plan_units(items, opts, chunk_frames):
