@@ -32,6 +32,14 @@ def add_arguments(parser):
     parser.add_argument('--threads', default='1,2')
     parser.add_argument('--skip-dygraph', action='store_true')
     parser.add_argument('--out', default=str(REPO / 'reports' / 'benchmark.md'))
+    scaling = parser.add_argument_group('engine scaling (--scaling: local engine against Ray Data workers)')
+    scaling.add_argument('--scaling', action='store_true', help='write reports/scaling.md instead')
+    scaling.add_argument('--scaling-images', type=int, default=300)
+    scaling.add_argument('--scaling-rounds', type=int, default=2, help='runs of each configuration (best is reported)')
+    scaling.add_argument('--scaling-folder', default=None,
+                         help='folder of .jpg photos (default: shared/datasets/face_mask/kaggle/images)')
+    scaling.add_argument('--ray-address', default=None, help='cluster to measure (default: Ray in-process)')
+    scaling.add_argument('--scaling-out', default=str(REPO / 'reports' / 'scaling.md'))
 
 
 def time_ms(fn, repeat, warmup=3):
@@ -100,6 +108,9 @@ def cpu_name():
 
 
 def run(args):
+    if args.scaling:
+        from maskhub.batch.ray_scaling import run_scaling
+        return run_scaling(args, cpu=cpu_name())
     from maskhub.inference.registry import load_detector
     frame = cv2.resize(cv2.imread(args.image), FRAME_SIZE)
     rows = []
