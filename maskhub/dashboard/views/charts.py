@@ -7,8 +7,10 @@ PERCENT = alt.Axis(format='%')
 
 
 BAR_STEP_PX = 36          # height of one group's row in the compliance chart
-INSIDE_LABEL_FROM = 0.7   # bars at least this long carry their label inside, the others just after the end
+INSIDE_LABEL_FROM = 0.5   # bars at least this long carry their label inside, the others just after the end
 SVG = {'embedOptions': {'renderer': 'svg'}}     # text stays text: readable, selectable, testable
+# the height is the bars' area; the axis comes on top (Streamlit's default 'fit' squeezes it into the height)
+FIT_WIDTH = alt.AutoSizeParams(type='fit-x', contains='padding')
 
 
 def compliance_chart_height(groups):
@@ -25,9 +27,10 @@ def compliance_bars(table, column, names=None):
         for rate, mask, faces in zip(table['compliance_rate'], table['mask'], table['faces'])])
     base = alt.Chart(table).encode(
         y=alt.Y('group:N', sort=alt.EncodingSortField('compliance_rate', order='ascending'), title=None,
-                axis=alt.Axis(labelLimit=360, labelFontSize=13)),
-        x=alt.X('compliance_rate:Q', title='compliance rate (MASK / faces)', scale=RATE_SCALE, axis=PERCENT))
-    bars = base.mark_bar(height=alt.RelativeBandSize(0.75)).encode(
+                scale=alt.Scale(paddingInner=0.25), axis=alt.Axis(labelLimit=360, labelFontSize=13)),
+        x=alt.X('compliance_rate:Q', title='compliance rate (MASK / faces)', scale=RATE_SCALE,
+                axis=alt.Axis(format='%', tickCount=10)))
+    bars = base.mark_bar().encode(
         color=alt.Color('compliance_rate:Q', scale=alt.Scale(domain=[0, 0.5, 1], range=['#d62728', '#f2b701',
                                                                                        '#1a9c3a']), legend=None),
         tooltip=[alt.Tooltip('%s:N' % column, title=column), 'faces', 'mask', 'no_mask',
@@ -36,7 +39,8 @@ def compliance_bars(table, column, names=None):
         text='bar_label:N').transform_filter(alt.datum.compliance_rate >= INSIDE_LABEL_FROM)
     outside = base.mark_text(align='left', dx=6, fontSize=13, color='#262730').encode(
         text='bar_label:N').transform_filter(alt.datum.compliance_rate < INSIDE_LABEL_FROM)
-    return alt.layer(bars, inside, outside).properties(height=compliance_chart_height(len(table)), usermeta=SVG)
+    return alt.layer(bars, inside, outside).properties(height=compliance_chart_height(len(table)), autosize=FIT_WIDTH,
+                                                       usermeta=SVG)
 
 
 def compliance_over_time(table):
