@@ -5,6 +5,7 @@ The run's face rows become ``maskhub.evaluation`` detections per ground-truth im
 detector score recall by face width, precision and mask accuracy on the matched faces. A run keeps
 only the faces above its detection threshold, so its AP covers scores from that threshold up.
 """
+import math
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ class GroundTruthError(ValueError):
     """Ground truth that cannot be read or does not fit the run; the message says what to fix."""
 
 
-def _names(paths):
+def quoted_names(paths):
     paths = sorted(paths)
     shown = ', '.join(posixpath.basename(str(p).replace('\\', '/')) for p in paths[:SHOWN_NAMES])
     return shown + (' and %d more' % (len(paths) - SHOWN_NAMES) if len(paths) > SHOWN_NAMES else '')
@@ -118,18 +119,23 @@ def match_images(samples, run_paths):
     return {i: by_name[_file_name(s.path)] for i, s in enumerate(samples) if _file_name(s.path) in by_name}, 'name'
 
 
+def default_score(lowest):
+    """The lowest face score a run kept, rounded down to 0.01 (0 for a run without faces)."""
+    return 0.0 if lowest is None else math.floor(100 * lowest) / 100
+
+
 def evaluate_run(run, samples, score=None):
     """Score ``run`` (a LoadedRun) on the ground-truth ``samples`` it has images of.
 
-    ``score``: detector score of the operating point (recall, precision, mask accuracy); default the
-    lowest the run kept, i.e. every face in its table.
+    ``score``: detector score of the operating point (recall, precision, mask accuracy); default
+    ``default_score``: every face in the run's table.
     """
     run_paths = _run_images(run)
     matched, by = match_images(samples, run_paths)
     if not matched:
         raise GroundTruthError('none of the %d ground-truth images is in run %s (e.g. %s); point to the ground '
                                'truth of the images this run was made from' % (len(samples), run.name,
-                                                                                 _names(s.path for s in samples)))
+                                                                                 quoted_names(s.path for s in samples)))
     still = run.predictions[run.predictions['frame'].isna()]
     rows_by_path = {p: rows for p, rows in still.groupby('path', sort=False)}
     empty = still.iloc[:0]
@@ -138,8 +144,9 @@ def evaluate_run(run, samples, score=None):
         kept.append(samples[i])
         predictions.append(detections_from_rows(rows_by_path.get(matched[i], empty)))
     lowest = float(still['face_score'].min()) if len(still) else None
-    score = lowest if score is None else float(score)
-    metrics = compute_metrics(kept, predictions, recall_score=score if score is not None else 0.0)
+    if score is None:
+        score = default_score(lowest)
+    metrics = compute_metrics(kept, predictions, recall_score=float(score))
     used = set(matched.values())
     return RunEvaluation(metrics, headline(metrics), len(kept), by, lowest, per_image_table(kept, predictions, score),
                          [samples[i].path for i in range(len(samples)) if i not in matched],
@@ -168,7 +175,7 @@ def pr_table(metrics):
         if entry.get('precision'):
             precision = np.asarray(entry['precision'], np.float64)
             recall = np.asarray(entry['recall_thresholds'], np.float64)
-            keep = precision >= 0          # COCO marks recall levels never reached with -1
+            keep = (precision >= 0) & (recall <= entry['max_recall'] + 1e-9)   # the recall reached
             parts.append(pd.DataFrame({'category': name, 'recall': recall[keep], 'precision': precision[keep]}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=['category', 'recall', 'precision'])
 

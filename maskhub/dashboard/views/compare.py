@@ -56,6 +56,7 @@ def pick_runs(ctx):
 def inputs_warning(run_a, run_b, overlap, same_as_a):
     """Say when A and B were not made from the same images; -> False when there is nothing to compare."""
     if overlap['same']:
+        st.caption('Both runs were made from the same %d images / videos.' % overlap['both'])
         return True
     hint = (' Runs made from the same inputs as A: %s.' % ', '.join('`%s`' % l for l in same_as_a)
             if same_as_a else '')

@@ -16,6 +16,10 @@ def pct(value):
     return '—' if value is None or (isinstance(value, float) and math.isnan(value)) else '%.1f%%' % value
 
 
+def plural(count, noun):
+    return '%d %s%s' % (count, noun, '' if count == 1 else 's')
+
+
 def pr_chart(table):
     return alt.Chart(table).mark_line(point=False).encode(
         x=alt.X('recall:Q', scale=alt.Scale(domain=[0, 1])), y=alt.Y('precision:Q', scale=alt.Scale(domain=[0, 1])),
@@ -39,15 +43,19 @@ def ground_truth_controls():
 
 def show_result(result, run):
     h, m = result.headline, result.metrics
-    st.caption('%d images of run `%s` scored against %d ground-truth faces (images matched by %s).'
-               % (result.images, run.name, m['faces'], 'path' if result.by == 'path' else 'file name'))
+    st.caption('%s of run `%s` scored against %s (images matched by %s).'
+               % (plural(result.images, 'image'), run.name, plural(m['faces'], 'ground-truth face'),
+                  'path' if result.by == 'path' else 'file name'))
     if result.not_in_run:
-        st.warning('%d ground-truth images are not in the run and were left out: %s'
-                   % (len(result.not_in_run), evaluation._names(result.not_in_run)))
+        st.warning('%s not in the run and left out: %s'
+                   % (plural(len(result.not_in_run), 'ground-truth image'), evaluation.quoted_names(result.not_in_run)))
+        if run.items is None:
+            st.caption('A predictions table lists only the images in which faces were found: select the run folder '
+                       'instead to count the faces of images it found nothing in as missed.')
     if result.not_in_ground_truth:
-        st.caption('%d images of the run have no ground truth here and were left out.' % result.not_in_ground_truth)
+        st.caption('%s of the run without ground truth here, left out.' % plural(result.not_in_ground_truth, 'image'))
     if result.lowest_score is not None:
-        st.caption('The run kept faces with a face score of %.2f and up: average precision covers that range.'
+        st.caption('The run kept faces with a face score from %.3f up: average precision covers that range.'
                    % result.lowest_score)
     cols = st.columns(4)
     cols[0].metric('Face AP@0.5', pct(h['face_ap']))
@@ -119,7 +127,7 @@ def render(ctx):
     except evaluation.GroundTruthError as err:
         st.error(str(err))
         return
-    lowest = min(0.99, math.floor(100 * result.lowest_score) / 100) if result.lowest_score is not None else 0.0
+    lowest = min(0.99, evaluation.default_score(result.lowest_score))
     score = st.slider('Face score for recall, precision and mask accuracy', lowest, 1.0, lowest, 0.01,
                       key='eval_score_%s_%.2f' % (run.name, lowest),
                       help='detections below it are dropped; the lowest value keeps every face of the run')
