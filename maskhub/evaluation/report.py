@@ -55,11 +55,15 @@ def cached_predictions(detector, samples, shrink, cache_path, key):
     """Predictions for ``samples``, running the model only on images the cache lacks (saved every CHUNK)."""
     cache = PredictionCache(cache_path, key)
     missing = [s for s in samples if s.path not in cache.records]
+    t0 = time.perf_counter()
     for start in tqdm(range(0, len(missing), CHUNK), desc='%s shrink %g: %d new images' % (
             detector.name, shrink, len(missing)), disable=not missing):
         predict_samples(detector, missing[start:start + CHUNK], shrink, SCORE_FLOOR, CLASSIFY_FLOOR,
                         progress=False, cache=cache.records)
         cache.save()
+    if missing:
+        log.info('%s: ran %d of %d images in %.0f s', Path(cache_path).stem, len(missing), len(samples),
+                 time.perf_counter() - t0)
     return predict_samples(detector, samples, shrink, progress=False, cache=cache.records)[:2]
 
 
@@ -148,8 +152,9 @@ def main(argv=None):
     where.add_argument('--report', action='store_true', help='write the shipped report, %s/accuracy.md' % REPORTS)
     parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'))
     args = parser.parse_args(argv)
+    import paddle  # noqa: F401  (importing paddle sets the root logger to WARNING: configure logging after it)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s',
-                        datefmt='%H:%M:%S')
+                        datefmt='%H:%M:%S', force=True)
     models = args.models or available_models()
     if not models:
         parser.error('no model to evaluate: none of %s has its files (pass --models)' % ', '.join(MODELS))

@@ -34,6 +34,12 @@ def _attribute_recall(headline, attribute, value):
     return (headline or {}).get('recall_by_attribute', {}).get(attribute, {}).get(value)
 
 
+def _duration(seconds):
+    if not seconds:
+        return ''
+    return ', in %.0f s' % seconds if seconds < 120 else ', in %.0f min' % (seconds / 60)
+
+
 def _gmac(value):
     return 'n/a' if value is None else '%.2f' % value
 
@@ -174,8 +180,7 @@ def render_report(results, context):
     lines = ['# Accuracy: %s' % ' vs '.join('`%s`' % m for m in models), '',
              'Regenerate with `%s` (cached per-image predictions are reused; a retrained model is run again).'
              % context['command'], '',
-             'Generated %s on %s%s.' % (context['generated'], context['machine'],
-                                        ', in %.0f min' % (context['seconds'] / 60) if context.get('seconds') else ''),
+             'Generated %s on %s%s.' % (context['generated'], context['machine'], _duration(context.get('seconds'))),
              '',
              'Images used: ' + '; '.join('%s: %d of %d%s' % (name, n[name], total[name],
                                                             ' (spread evenly over the split)' if n[name] < total[name]
