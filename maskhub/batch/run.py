@@ -63,7 +63,7 @@ def annotated_image_stem(path):
     return re.sub(r'[^A-Za-z0-9._-]+', '_', str(path).lstrip('./'))[-180:]
 
 
-def _process_image(detector, item, opts, images_dir):
+def _process_image(detector, item, opts, images_dir, frames=None):
     loaded = read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
@@ -74,10 +74,11 @@ def _process_image(detector, item, opts, images_dir):
     return [result], []
 
 
-def _process_video(detector, item, opts, images_dir):
+def _process_video(detector, item, opts, images_dir, frames=None):
     results, errors = [], []
+    start, stop = frames or (0, None)
     try:
-        for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps):
+        for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps, start=start, stop=stop):
             r = detector.predict_image(fr.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                        path=item.path, frame=fr.index, timestamp_s=round(fr.timestamp_s, 3))
             results.append(r)
@@ -89,6 +90,32 @@ def _process_video(detector, item, opts, images_dir):
             raise
         errors.append({'path': item.path, 'frame': None, 'error': err.reason})
     return results, errors
+
+
+def process_item(detector, item, opts, images_dir=None, frames=None):
+    """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
+
+    Never raises for a bad item: the failure is recorded in the entry's ``errors``.
+    """
+    entry = {'path': item.path, 'kind': item.kind, 'failed': False}
+    if frames is not None:
+        entry['frames'] = list(frames)
+    try:
+        handler = _process_video if item.kind == 'video' else _process_image
+        results, errors = handler(detector, item, opts, images_dir, frames)
+        entry.update(rows=[row for r in results for row in r.rows()], errors=errors, units=len(results),
+                     units_without_face=sum(1 for r in results if not r.faces),
+                     detect_ms=sum(r.timings_ms['detect'] for r in results),
+                     classify_ms=sum(r.timings_ms['classify'] for r in results))
+    except (ImageError, VideoError) as err:
+        entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None, 'error': err.reason}])
+    except Exception as err:       # keep the batch going; the reason is recorded, not lost
+        log.exception('unexpected failure on %s', item.path)
+        entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None,
+                                                     'error': '%s: %s' % (type(err).__name__, err)}])
+    for e in entry['errors']:
+        log.warning('%s: %s', e['path'], e['error'])
+    return entry
 
 
 def summarize(predictions, n_items, errors, elapsed_s, extra=None):
@@ -109,7 +136,8 @@ def summarize(predictions, n_items, errors, elapsed_s, extra=None):
     return summary
 
 
-def _finish(out, entries, started, opts_dict, elapsed_s):
+def finish_run(out, entries, started, opts_dict, elapsed_s):
+    """Rebuild predictions.csv/.parquet, errors.csv and summary.json from the journal entries."""
     rows = [row for e in entries.values() for row in e.get('rows', [])]
     errors = [err for e in entries.values() for err in e.get('errors', [])]
     predictions = rows_to_dataframe(rows)
@@ -135,9 +163,20 @@ def _finish(out, entries, started, opts_dict, elapsed_s):
     return summary
 
 
-def run_batch(detector, inputs, out_dir, opts=None):
-    """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict."""
-    opts = opts or RunOptions()
+@dataclass
+class RunFolder:
+    """A run folder opened for writing: what is to do and what a previous run (``--resume``) finished."""
+    out: Path
+    images_dir: Path
+    journal_path: Path
+    items: list
+    entries: dict           # path -> journal entry, finished ones (and input errors)
+    todo: list
+    started: str
+
+
+def open_run(inputs, out_dir, opts):
+    """Create / reopen ``out_dir``, expand and shard ``inputs``, read the journal when resuming."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images_dir = None
@@ -156,31 +195,29 @@ def run_batch(detector, inputs, out_dir, opts=None):
     todo = [it for it in items if it.path not in entries]
     log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
+    return RunFolder(out, images_dir, journal_path, items, entries, todo, started)
+
+
+def run_options(opts, model, inputs, **extra):
+    """The ``options`` block of summary.json."""
+    opts_dict = {k: v for k, v in vars(opts).items() if k != 'extra'}
+    opts_dict.update(model=model, inputs=[str(i) for i in inputs], **opts.extra, **extra)
+    return opts_dict
+
+
+def run_batch(detector, inputs, out_dir, opts=None):
+    """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict."""
+    opts = opts or RunOptions()
+    run = open_run(inputs, out_dir, opts)
     t0 = time.perf_counter()
-    with open(journal_path, 'a', encoding='utf-8') as journal:
-        for item in tqdm(todo, desc='predict', unit='item', disable=not opts.progress):
-            entry = {'path': item.path, 'kind': item.kind, 'failed': False}
-            try:
-                handler = _process_video if item.kind == 'video' else _process_image
-                results, errors = handler(detector, item, opts, images_dir)
-                entry.update(rows=[row for r in results for row in r.rows()], errors=errors, units=len(results),
-                             units_without_face=sum(1 for r in results if not r.faces),
-                             detect_ms=sum(r.timings_ms['detect'] for r in results),
-                             classify_ms=sum(r.timings_ms['classify'] for r in results))
-            except (ImageError, VideoError) as err:
-                entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None, 'error': err.reason}])
-            except Exception as err:       # keep the batch going; the reason is recorded, not lost
-                log.exception('unexpected failure on %s', item.path)
-                entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None,
-                                                             'error': '%s: %s' % (type(err).__name__, err)}])
-            for e in entry['errors']:
-                log.warning('%s: %s', e['path'], e['error'])
+    with open(run.journal_path, 'a', encoding='utf-8') as journal:
+        for item in tqdm(run.todo, desc='predict', unit='item', disable=not opts.progress):
+            entry = process_item(detector, item, opts, run.images_dir)
             journal.write(json.dumps(entry) + '\n')
             journal.flush()
-            entries[item.path] = entry
-    opts_dict = {k: v for k, v in vars(opts).items() if k != 'extra'}
-    opts_dict.update(model=detector.name, inputs=[str(i) for i in inputs], **opts.extra)
-    return _finish(out, entries, started, opts_dict, time.perf_counter() - t0)
+            run.entries[item.path] = entry
+    return finish_run(run.out, run.entries, run.started, run_options(opts, detector.name, inputs),
+                      time.perf_counter() - t0)
 
 
 def merge_runs(run_dirs, out_dir):
@@ -201,4 +238,4 @@ def merge_runs(run_dirs, out_dir):
         for e in entries.values():
             f.write(json.dumps(e) + '\n')
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-    return _finish(out, entries, started, {'merged_from': [str(d) for d in run_dirs], 'shards': options}, elapsed)
+    return finish_run(out, entries, started, {'merged_from': [str(d) for d in run_dirs], 'shards': options}, elapsed)
