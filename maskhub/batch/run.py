@@ -68,7 +68,7 @@ def _write_jpeg(path, image):
         f.write(buf.tobytes())
 
 
-def _process_image(detector, item, opts, images_dir):
+def _process_image(detector, item, opts, images_dir, frames=None):
     loaded = read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
@@ -79,10 +79,11 @@ def _process_image(detector, item, opts, images_dir):
     return [result], []
 
 
-def _process_video(detector, item, opts, images_dir):
+def _process_video(detector, item, opts, images_dir, frames=None):
     results, errors = [], []
+    start, stop = frames or (0, None)
     try:
-        for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps):
+        for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps, start=start, stop=stop):
             r = detector.predict_image(fr.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                        path=item.path, frame=fr.index, timestamp_s=round(fr.timestamp_s, 3))
             results.append(r)
@@ -96,12 +97,15 @@ def _process_video(detector, item, opts, images_dir):
     return results, errors
 
 
-def predict_item(detector, item, opts, images_dir=None):
-    """One work item -> its journal entry. Bad input becomes a failed entry with the reason; running out
-    of disk space is raised (the run must stop, not record the item as failed)."""
+def process_item(detector, item, opts, images_dir=None, frames=None):
+    """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
+
+    A bad item never raises: the failure is recorded in the entry's ``errors``. Running out of disk
+    space does raise (``is_out_of_space``): the run must stop, not record the item as failed.
+    """
     try:
         handler = _process_video if item.kind == 'video' else _process_image
-        results, errors = handler(detector, item, opts, images_dir)
+        results, errors = handler(detector, item, opts, images_dir, frames)
         entry = make_entry(item.path, item.kind, results, errors)
     except (ImageError, VideoError) as err:
         entry = failed_entry(item.path, item.kind, err.reason)
@@ -113,66 +117,94 @@ def predict_item(detector, item, opts, images_dir=None):
     except Exception as err:       # keep the batch going; the reason is recorded, not lost
         log.exception('unexpected failure on %s', item.path)
         entry = failed_entry(item.path, item.kind, '%s: %s' % (type(err).__name__, err))
+    if frames is not None:
+        entry['frames'] = list(frames)
     for e in entry['errors']:
         log.warning('%s: %s', e['path'], e['error'])
     return entry
 
 
-def _out_of_space(out, done, err):
+def out_of_space(out, done, err):
+    """The ``OutputFullError`` of a run that filled its disk after ``done`` items."""
     return OutputFullError(err.errno, '%s: disk full (%s) after %d item(s); the journal keeps them: free space '
                            'and rerun the same command with --resume' % (out, err.strerror, done))
 
 
-def prepare_run_folder(out_dir, resume, save_images=False, min_free_mb=DEFAULT_MIN_FREE_MB):
-    """Check and create the run folder; on resume make its journal safe to append to (unusable lines
-    quarantined), else start a new journal. Returns (folder, entries already done, images folder or None)."""
-    out = check_output_dir(out_dir, min_free_mb)
+@dataclass
+class RunFolder:
+    """A run folder opened for writing: what is to do and what a previous run (``--resume``) finished."""
+    out: Path
+    images_dir: Path
+    journal_path: Path
+    items: list
+    entries: dict           # path -> journal entry, finished ones (and input errors)
+    todo: list
+    started: str
+
+
+def open_run(inputs, out_dir, opts):
+    """Check and create ``out_dir`` (``OutputDirError`` before any work), expand and shard ``inputs``; when
+    resuming, make the journal safe to append to (unusable lines quarantined and their items redone), else
+    start a new one. Inputs naming nothing usable are journaled as failed entries here."""
+    out = check_output_dir(out_dir, opts.min_free_mb)
     images_dir = None
-    if save_images:
+    if opts.save_images:
         images_dir = out / 'images'
         images_dir.mkdir(exist_ok=True)
+    items, input_errors = expand_inputs(inputs)
+    items = select_shard(items, opts.num_shards, opts.shard_index)
     journal_path = out / JOURNAL
-    if not resume and journal_path.exists():
+    if not opts.resume and journal_path.exists():
         journal_path.unlink()
-    entries = repair_journal(journal_path).entries if resume else {}
-    return out, entries, images_dir
+    entries = repair_journal(journal_path).entries if opts.resume else {}
+    new_errors = [err for err in input_errors if err.path not in entries]
+    try:
+        with JournalWriter(journal_path) as journal:
+            for err in new_errors:
+                log.warning('%s: %s', err.path, err.error)
+                entries[err.path] = failed_entry(err.path, 'input', err.error)
+                journal.append(entries[err.path])
+    except OSError as err:
+        if is_out_of_space(err):
+            raise out_of_space(out, 0, err) from None
+        raise
+    todo = [it for it in items if it.path not in entries]
+    log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
+    return RunFolder(out, images_dir, journal_path, items, entries, todo, now_utc())
+
+
+def run_options(opts, model, inputs, **extra):
+    """The ``options`` block of summary.json."""
+    opts_dict = {k: v for k, v in vars(opts).items() if k != 'extra'}
+    opts_dict.update(model=model, inputs=[str(i) for i in inputs], **opts.extra, **extra)
+    return opts_dict
 
 
 def run_batch(detector, inputs, out_dir, opts=None):
     """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict.
     Raises ``OutputDirError`` (unusable folder) before predicting, ``OutputFullError`` when the disk fills up."""
     opts = opts or RunOptions()
-    out, entries, images_dir = prepare_run_folder(out_dir, opts.resume, opts.save_images, opts.min_free_mb)
-    items, input_errors = expand_inputs(inputs)
-    items = select_shard(items, opts.num_shards, opts.shard_index)
-    todo = [it for it in items if it.path not in entries]
-    log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
-    started = now_utc()
+    run = open_run(inputs, out_dir, opts)
     t0 = time.perf_counter()
     done = 0
-    with JournalWriter(out / JOURNAL) as journal:
+    with JournalWriter(run.journal_path) as journal:
         try:
-            for err in input_errors:
-                if err.path not in entries:
-                    log.warning('%s: %s', err.path, err.error)
-                    entries[err.path] = failed_entry(err.path, 'input', err.error)
-                    journal.append(entries[err.path])
-            for item in tqdm(todo, desc='predict', unit='item', disable=not opts.progress):
-                entry = predict_item(detector, item, opts, images_dir)
+            for item in tqdm(run.todo, desc='predict', unit='item', disable=not opts.progress):
+                entry = process_item(detector, item, opts, run.images_dir)
                 journal.append(entry)
-                entries[item.path] = entry
+                run.entries[item.path] = entry
                 done += 1
         except OSError as err:
             if is_out_of_space(err):
-                raise _out_of_space(out, done, err) from None
+                raise out_of_space(run.out, done, err) from None
             raise
-    opts_dict = {k: v for k, v in vars(opts).items() if k != 'extra'}
-    opts_dict.update(model=detector.name, inputs=[str(i) for i in inputs], **opts.extra)
-    return finish_run(out, entries, started, opts_dict, time.perf_counter() - t0)
+    return finish_run(run.out, run.entries, run.started, run_options(opts, detector.name, inputs),
+                      time.perf_counter() - t0)
 
 
 def finish_run(out, entries, started, opts_dict, elapsed_s):
-    """``write_run_outputs``, with a full disk reported as ``OutputFullError`` (the journal is complete)."""
+    """Rebuild every table and summary.json from the journal entries (``write_run_outputs``); a full disk
+    is an ``OutputFullError`` (the journal is complete, rerunning with --resume only rewrites the tables)."""
     try:
         return write_run_outputs(out, entries, started, opts_dict, elapsed_s)
     except OSError as err:

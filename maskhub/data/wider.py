@@ -8,6 +8,9 @@ from maskhub.data.samples import Sample
 
 log = logging.getLogger(__name__)
 
+# the integer attributes after each box of the gt txt, in file order
+ATTRIBUTES = ('blur', 'expression', 'illumination', 'invalid', 'occlusion', 'pose')
+
 
 def read_split_file(path):
     with open(path, encoding='utf-8') as f:
@@ -28,7 +31,8 @@ def read_wider(gt_file, images_root, split_file=None):
     """Samples of the WIDER gt file, restricted to ``split_file`` (paths relative to images_root) if given.
 
     'invalid' faces become ignore=True; faces of zero width or height are dropped (they cover no pixels).
-    Labels are None: WIDER has no mask annotation.
+    Labels are None: WIDER has no mask annotation. ``extra['attributes']`` maps each name of ``ATTRIBUTES``
+    to an int array with one value per kept face.
     """
     with open(gt_file, encoding='utf-8') as f:
         lines = [l for l in f.read().splitlines() if l.strip()]
@@ -43,7 +47,9 @@ def read_wider(gt_file, images_root, split_file=None):
         faces = faces[nonempty]
         boxes = np.stack([faces[:, 0], faces[:, 1], faces[:, 0] + faces[:, 2], faces[:, 1] + faces[:, 3]], axis=1)
         samples.append(Sample(path=str(Path(images_root) / rel_path), boxes=boxes, labels=[None] * len(boxes),
-                              ignore=faces[:, 7] > 0, image_id=rel_path, source='wider'))
+                              ignore=faces[:, 7] > 0, image_id=rel_path, source='wider',
+                              extra={'attributes': {name: faces[:, 4 + k].astype(np.int64)
+                                                    for k, name in enumerate(ATTRIBUTES)}}))
     if wanted is not None and len(samples) != len(wanted):
         log.warning('%d of %d split images not in %s', len(wanted) - len(samples), len(wanted), gt_file)
     if dropped:
