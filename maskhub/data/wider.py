@@ -2,8 +2,8 @@
 
 Each face line is ``x y w h blur expression illumination invalid occlusion pose`` (pixels, then the
 per-face attributes of the official readme). The reader keeps the attributes next to the boxes in
-``Sample.extra['attributes']`` (name -> int array aligned with ``Sample.boxes``); training reads only
-boxes, labels and ignore flags, so its samples do not change.
+``Sample.extra['attributes']`` (name -> int64 array aligned with ``Sample.boxes``): evaluation breaks
+recall down by them, training weights hard faces by them; boxes, labels and ignore flags are as before.
 """
 import logging
 from pathlib import Path
@@ -58,11 +58,11 @@ def _parse_blocks(lines, gt_file):
 
 
 def _attributes(rows):
-    """name -> int8 array over the faces, or None when any face line lacks the attribute columns."""
+    """name -> int64 array over the faces, or None when any face line lacks the attribute columns."""
     if any(len(r) < COLUMNS for r in rows):
         return None
     table = np.asarray(rows, np.int64).reshape(-1, COLUMNS)[:, 4:]
-    return {name: table[:, k].astype(np.int8) for k, name in enumerate(ATTRIBUTES)}
+    return {name: table[:, k].copy() for k, name in enumerate(ATTRIBUTES)}
 
 
 def read_wider(gt_file, images_root, split_file=None):
