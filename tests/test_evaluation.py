@@ -5,7 +5,6 @@ import re
 import numpy as np
 import pytest
 
-from maskhub.config import CONFIG_DIR
 from maskhub.data.paths import datasets_dir
 from maskhub.data.samples import MASK, NO_MASK, Sample
 from maskhub.evaluation.classifier_metrics import classifier_metrics, metrics_from_confusion
@@ -346,10 +345,9 @@ def test_report_shows_attribute_recall_for_wider_only_and_compute(tmp_path):
 
 
 def test_detector_gmac_of_the_mobile_and_server_networks():
-    from maskhub.config import ModelConfig
+    from maskhub.config import load_builtin_config
     from maskhub.evaluation.compute import detector_gmac
-    configs = {name: ModelConfig.from_yaml(CONFIG_DIR / ('pyramidbox_lite_%s.yml' % name)).detector
-               for name in ('mobile', 'server')}
+    configs = {name: load_builtin_config('pyramidbox_lite_%s' % name).detector for name in ('mobile', 'server')}
     mobile = detector_gmac(configs['mobile'])
     # stem, three Inception-SE blocks and the heads at stride 8/16 of a 320x240 input: ~0.85 GMAC
     assert 0.7 < mobile < 1.0
