@@ -102,6 +102,7 @@ def test_partial_runs_load_with_a_warning(tmp_path, runs_dir):
     run = runs.load_run(interrupted)
     assert len(run.predictions) > 0 and run.items is not None
     assert any('interrupted run' in w for w in run.warnings)
+    assert any('journal.jsonl has 1 unreadable line(s)' in w and 'cut short' in w for w in run.warnings)
     assert any('summary.json is missing' in w for w in run.warnings)
 
 
