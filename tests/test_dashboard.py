@@ -301,6 +301,26 @@ def test_evaluate_run_against_voc_ground_truth(small_run, ground_truth):
     assert strict.metrics['at_score']['recall']['all']['found'] == 0
 
 
+def test_evaluate_run_against_wider_ground_truth(small_run, tmp_path):
+    """WIDER format: the run's faces of one image as ground truth (one heavily occluded), plus an
+    'invalid' face that must neither count as missed nor absorb a detection."""
+    path = Path(small_run.predictions['path'].iloc[0])
+    rows = small_run.predictions[small_run.predictions['path'] == str(path)]
+    lines = ['%d %d %d %d 0 0 0 0 %d 0' % (r.left, r.top, r.right - r.left, r.bottom - r.top, 2 if k == 0 else 0)
+             for k, r in enumerate(rows.itertuples())] + ['0 0 10 10 0 0 0 1 0 0']
+    gt = tmp_path / 'wider_face_val_bbx_gt.txt'
+    gt.write_text('%s\n%d\n%s\n' % (path.name, len(lines), '\n'.join(lines)))
+    samples = evaluation.load_ground_truth(evaluation.WIDER, gt, images_root=path.parent)
+    result = evaluation.evaluate_run(small_run, samples)
+    assert result.by == 'path' and result.images == 1 and result.metrics['faces'] == len(rows)
+    assert result.metrics['at_score']['recall']['all']['recall'] == 1.0 and result.metrics['at_score']['precision'] == 1.0
+    assert result.headline['mask_ap'] is None                     # WIDER has no mask labels
+    table = evaluation.attribute_recall_table(result.metrics)
+    heavy = table[(table['attribute'] == 'occlusion') & (table['value'] == 'heavy')]
+    assert (heavy['faces'].item(), heavy['found'].item()) == (1, 1)
+    assert result.not_in_ground_truth == len(small_run.items) - 1
+
+
 def test_ground_truth_errors_are_one_line(tmp_path, small_run, ground_truth):
     with pytest.raises(evaluation.GroundTruthError, match='not a folder'):
         evaluation.load_ground_truth(evaluation.VOC, tmp_path / 'nope')

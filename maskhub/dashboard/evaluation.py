@@ -187,3 +187,13 @@ def recall_table(metrics):
             for name, v in metrics['at_score']['recall'].items()]
     return pd.DataFrame(rows)
 
+
+def attribute_recall_table(metrics):
+    """Recall by WIDER attribute value (pose, occlusion, blur) at the operating score; None without them."""
+    by_attribute = metrics['at_score'].get('recall_by_attribute')
+    if not by_attribute:
+        return None
+    rows = [{'attribute': attribute, 'value': name, 'faces': v['faces'], 'found': v['found'],
+             'recall': None if not v['faces'] else v['recall']}
+            for attribute, values in by_attribute.items() for name, v in values.items()]
+    return pd.DataFrame(rows)

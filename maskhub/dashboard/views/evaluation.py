@@ -75,6 +75,11 @@ def show_result(result, run):
         st.markdown('**Recall by face width (px)**')
         st.dataframe(evaluation.recall_table(m), hide_index=True, use_container_width=True,
                      column_config={'recall': st.column_config.NumberColumn(format='%.3f')})
+        by_attribute = evaluation.attribute_recall_table(m)
+        if by_attribute is not None:
+            st.markdown('**Recall by face attribute**')
+            st.dataframe(by_attribute, hide_index=True, use_container_width=True,
+                         column_config={'recall': st.column_config.NumberColumn(format='%.3f')})
     with right:
         st.markdown('**Precision-recall**')
         curves = evaluation.pr_table(m)
