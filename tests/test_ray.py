@@ -123,6 +123,9 @@ def _assert_same_run(ray_dir, local_dir):
     """The Ray folder answers like the local one: table (timing aside: it has none), errors, summary counts."""
     pd.testing.assert_frame_equal(_table(ray_dir), _table(local_dir), check_exact=False, rtol=1e-5)
     assert _errors(ray_dir) == _errors(local_dir)
+    images = [pd.read_parquet(Path(d) / 'images.parquet').sort_values(['path', 'frame', 'status'])
+              .reset_index(drop=True) for d in (ray_dir, local_dir)]
+    pd.testing.assert_frame_equal(*images)                 # the per-input table: one row per image / frame
     ray_summary = json.loads((Path(ray_dir) / 'summary.json').read_text())
     local_summary = json.loads((Path(local_dir) / 'summary.json').read_text())
     assert {k: v for k, v in ray_summary.items() if k not in TIMING_KEYS} == \

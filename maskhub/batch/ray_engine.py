@@ -28,7 +28,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from maskhub.batch.inputs import WorkItem
-from maskhub.batch.run import RunOptions, finish_run, open_run, process_item, run_options
+from maskhub.batch.journal import JournalWriter, is_out_of_space
+from maskhub.batch.run import RunOptions, finish_run, open_run, out_of_space, process_item, run_options
 from maskhub.io.tables import rows_to_dataframe
 from maskhub.io.video import VideoError, frame_step, video_info
 
@@ -145,17 +146,23 @@ def plan_units(items, opts, chunk_frames):
     return units
 
 
+LIST_FIELDS = ('rows', 'images', 'errors')
+SUM_FIELDS = ('units', 'units_without_face', 'detect_ms', 'classify_ms')
+
+
 def join_video_entries(chunks):
-    """The journal entry of a video from the entries of its frame ranges (in any order)."""
+    """The journal entry of a video from the entries of its frame ranges (in any order): what a whole-video
+    pass records (``process_item``): the frames' rows and per-image records in frame order, their errors."""
     chunks = sorted(chunks, key=lambda e: e.get('frames', [0])[0])
     ok = [c for c in chunks if not c.get('failed')]
-    entry = {'path': chunks[0]['path'], 'kind': 'video', 'failed': not ok,
-             'rows': [r for c in ok for r in c['rows']], 'errors': [e for c in chunks for e in c['errors']]}
-    if ok:
-        entry.update({k: sum(c.get(k, 0) for c in ok) for k in ('units', 'units_without_face', 'detect_ms',
-                                                                 'classify_ms')})
-    if not ok:                      # the same video error from every range: report it once
-        entry['errors'] = chunks[0]['errors']
+    if not ok:                       # the same video error from every range: report it once, as one item
+        entry = dict(chunks[0])
+    else:
+        entry = dict(ok[0], failed=False)
+        entry.update({k: [x for c in ok for x in c.get(k, [])] for k in LIST_FIELDS})
+        entry['errors'] += [x for c in chunks if c.get('failed') for x in c.get('errors', [])]
+        entry.update({k: sum(c.get(k, 0) for c in ok) for k in SUM_FIELDS})
+    entry.pop('frames', None)
     return entry
 
 
@@ -229,9 +236,8 @@ def _record(done, parts_dir, next_part, journal, entries):
         for err in entry['errors']:
             log.warning('%s: %s', err['path'], err['error'])
         entry['part'] = part if entry['rows'] else None
-        journal.write(json.dumps(entry) + '\n')
+        journal.append(entry)
         entries[entry['path']] = entry
-    journal.flush()
     return next_part + (1 if rows else 0)
 
 
@@ -284,7 +290,7 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
         bar = tqdm(total=len(run.todo), desc='predict (ray, %d workers)' % workers, unit='item',
                    disable=not opts.progress)
         try:
-            with open(run.journal_path, 'a', encoding='utf-8') as journal:
+            with JournalWriter(run.journal_path) as journal:
                 for block in ds.iter_batches(batch_size=None, batch_format='numpy'):
                     t_block = time.perf_counter()
                     done = []
@@ -308,6 +314,10 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
                         next_part = _record(done, parts_dir, next_part, journal, run.entries)
                         bar.update(len(done))
                     driver_s += time.perf_counter() - t_block
+        except OSError as err:
+            if is_out_of_space(err):
+                raise out_of_space(run.out, len(run.entries), err) from None
+            raise
         except ray.exceptions.RayError as err:
             first = str(err).strip().splitlines()[0]
             raise RayEngineError('the Ray run failed (%s); rerun with --resume to continue: %s'
