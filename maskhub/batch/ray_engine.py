@@ -328,8 +328,8 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
         if lost:
             raise RayEngineError('%d work units did not come back from Ray (e.g. %s); rerun with --resume'
                                  % (len(lost), sorted(lost)[0]))
+    # driver_busy_s: the driver's time on results in this run (what bounds a cluster's rate; bench --scaling)
     options = run_options(opts, model_name or str(model), inputs, engine='ray', ray_address=ray_opts.address,
-                          workers=workers, threads_per_worker=threads, batch_size=ray_opts.batch_size)
-    summary = finish_run(run.out, run.entries, run.started, options, time.perf_counter() - t0)
-    summary['driver_busy_s'] = round(driver_s, 3)      # not in summary.json: for the scaling benchmark
-    return summary
+                          workers=workers, threads_per_worker=threads, batch_size=ray_opts.batch_size,
+                          driver_busy_s=round(driver_s, 3))
+    return finish_run(run.out, run.entries, run.started, options, time.perf_counter() - t0)
