@@ -170,6 +170,11 @@ class PredictActor:
     """A Ray Data worker: one detector, loaded once, predicting batches of work units."""
 
     def __init__(self, model, detector_kwargs, opts, images_dir=None, crash_once=None, cwd=None):
+        threads = detector_kwargs.get('threads')
+        if threads and 'paddle' not in sys.modules:
+            # Ray Data calls the actor from a thread of its own, and OpenMP gives a new thread the count of
+            # OMP_NUM_THREADS (read when Paddle loads), not the count Paddle sets here: make them agree
+            os.environ['OMP_NUM_THREADS'] = str(threads)
         from maskhub.inference.registry import load_detector
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)            # relative input paths mean what they meant to the driver

@@ -231,8 +231,10 @@ def write_report(args, results, described, cores, cpu, load_before, load_after, 
         '| target | measured | met |', '|---|---|---|',
         '| Ray, %d workers ≥ 0.9× the local engine (steady, same %d cores) | %.2f× (%.2f vs %.2f images/s) | %s |'
         % (cores, cores, ratio, ray_wide.steady_ips, local.steady_ips, 'yes' if ratio >= 0.9 else 'no'),
+        ] + ([] if best_local is local else [
         '| the same against the faster local configuration (%s) | %.2f× (%.2f vs %.2f images/s) | %s |'
-        % (best_local.label, ratio_best, ray_wide.steady_ips, best_local.steady_ips, 'yes' if ratio_best >= 0.9 else 'no'),
+        % (best_local.label, ratio_best, ray_wide.steady_ips, best_local.steady_ips, 'yes' if ratio_best >= 0.9 else 'no')
+        ]) + [
         '',
         '## Derived figures', '',
         '- Scaling efficiency of Ray from 1 to %d workers (1 thread each): %.2f (= %.2f / (%d × %.2f) images/s).'
