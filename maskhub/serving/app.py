@@ -48,7 +48,7 @@ def build_app(modules, max_request_bytes):
 
     @app.errorhandler(HTTPException)
     def http_error(err):
-        return protocol.error_response(err.code, '%s (HTTP %d)' % (err.name, err.code))
+        return protocol.error_response(err.code, protocol.http_error_message(err.code))
 
     @app.errorhandler(Exception)
     def unexpected_error(err):        # PaddleHub's file logger cannot log it; answer JSON, log here

@@ -55,7 +55,7 @@ class MaskHubModule(Module):
         protocol.install(self.limits.max_body_bytes)
         from maskhub.io.zlib_order import zlib_bound_to_paddle
         if zlib_bound_to_paddle():
-            logging.getLogger(__name__).info(
+            logging.getLogger(__name__).warning(
                 'Paddle was loaded before maskhub in this process, so the system zlib is bound to Paddle\'s copy '
                 '(maskhub/io/zlib_order.py): images other than JPEG are decoded in a helper process')
         self._detector, self._detector_key = None, None

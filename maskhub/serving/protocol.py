@@ -82,18 +82,22 @@ def _on_request_started(sender, **_):
         abort(error_response(err.code, err.msg))
 
 
-def _on_request_finished(sender, response, **_):
+def http_error_message(code):
+    """The ``msg`` of an HTTP error answered for the current request."""
     from flask import request
     from werkzeug.http import HTTP_STATUS_CODES
+    if code == 405:
+        return 'method %s not allowed: POST {"images": ["<base64>", ...]} to %s' % (request.method, request.path)
+    return '%s (HTTP %d)' % (HTTP_STATUS_CODES.get(code, 'error'), code)
+
+
+def _on_request_finished(sender, response, **_):
+    from flask import request
     if not request.path.startswith(PREDICT_PREFIX) or response.status_code < 400:
         return
     if response.mimetype == 'application/json':
         return
-    code = response.status_code
-    msg = '%s (HTTP %d)' % (HTTP_STATUS_CODES.get(code, 'error'), code)
-    if code == 405:
-        msg = 'method %s not allowed: POST {"images": ["<base64>", ...]} to %s' % (request.method, request.path)
-    response.set_data(json.dumps(error_payload(msg)))
+    response.set_data(json.dumps(error_payload(http_error_message(response.status_code))))
     response.mimetype = 'application/json'
 
 
