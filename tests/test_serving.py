@@ -379,3 +379,17 @@ def test_lane_drops_jobs_whose_deadline_passed_and_admission_refuses_when_full()
                 pass
     with admission.slot(1, 0.05):
         pass
+
+
+def test_loadtest_soak_with_hostile_bodies(server, tmp_path):
+    """A small soak through the real command: half the requests hostile, every good one answered."""
+    report = tmp_path / 'serving.md'
+    code = cli(['loadtest', '--port', str(server.port), '--soak', '--requests', '30', '--concurrency', '3',
+                '--hostile-fraction', '0.5', '--seed', '3', '--duration-limit', '120', '--report', str(report)])
+    text = report.read_text()
+    assert code == 0, text
+    row = next(line for line in text.splitlines() if line.startswith('| ') and ' / ' in line and 'yes' in line)
+    ok, sent = row.split('|')[1].split('/')
+    assert int(ok) == int(sent) > 0 and row.split('|')[2].strip() == '0'
+    assert '| none |' in row
+    assert server.process.poll() is None
