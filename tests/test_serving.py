@@ -105,7 +105,7 @@ def test_detector_input_is_bounded(server, encoded_images, bgr_images, mobile_de
     answer = post(server, {'images': [bytes_to_base64(six_mp.tobytes()), encoded_images[0]], 'shrink': 2.0})
     assert answer['status'] == '000'
     assert answer['results'][0]['error'] == ('images[0]: shrink 2 on this 3000x2000 image gives a 24 MP detector '
-                                             'input (limit 2.5 MP): send a smaller shrink or image')
+                                             'input (limit 2 MP): send a smaller shrink or image')
     expected = mobile_detector.face_detection(images=bgr_images[:1], shrink=2.0)
     expected[0]['path'] = 'ndarray_1'
     assert_same_results(answer['results'][1:], expected)
@@ -204,12 +204,13 @@ def test_png_variants_decode_under_hub_serving(server, png_variants, mobile_dete
     assert_same_results(answer['results'], expected)
     assert all('error' not in r for r in answer['results'])
     assert len(answer['results'][2]['data']) == len(answer['results'][0]['data']) > 0      # 16-bit = 8-bit
-    # the PNG that killed the process (SIGSEGV in inflateReset2): decoded at 1/2, refused by the detector
-    # limit at the default shrink, answered at a smaller one
+    # the PNG that killed the process (SIGSEGV in inflateReset2): decoded at 1/4 (above 8 MP), answered at
+    # the default shrink, refused by the detector limit at a large one
     flat = image_to_base64(png_variants / 'flat8000.png')
-    refused = post(server, {'images': [flat]})['results'][0]
-    assert refused['error'].startswith('images[0]: shrink 0.5 on this 4000x4000 image gives a 4 MP detector input')
-    assert post(server, {'images': [flat], 'shrink': 0.25})['results'] == [{'path': 'ndarray_0', 'data': []}]
+    assert post(server, {'images': [flat]})['results'] == [{'path': 'ndarray_0', 'data': []}]
+    refused = post(server, {'images': [flat], 'shrink': 1})['results'][0]
+    assert refused['error'].startswith('images[0]: shrink 1 on this 2000x2000 image gives a 4 MP detector input '
+                                       '(limit 2 MP)')
     assert server.process.poll() is None
     # this server runs PaddleHub's own `hub serving start`: Paddle loaded first, zlib bound to its copy,
     # so the PNGs were decoded by the clean helper process

@@ -12,7 +12,7 @@ import time
 
 from maskhub.io.images import ImageError, decode_image
 from maskhub.serving.codec import Base64Error, base64_to_bytes
-from maskhub.serving.lane import ADMISSION, LANE, Busy, LaneTimeout
+from maskhub.serving.lane import ADMISSION, LANE, Busy, LaneTimeout, release_memory
 from maskhub.serving.validation import RequestError, check_images, parse_options
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def predict_base64_images(detector, images, fields, limits):
 def _predict_admitted(detector, images, options, shrinks, limits):
     deadline = time.monotonic() + limits.max_request_seconds
     budget = limits.max_request_detector_pixels
+    largest_pass = 0
     results = []
     for index, text in enumerate(images):
         item = 'images[%d]' % index
@@ -94,6 +95,7 @@ def _predict_admitted(detector, images, options, shrinks, limits):
                                           max(shrinks))))
             continue
         budget -= cost
+        largest_pass = max(largest_pass, max(detector_pixels(loaded.image, shrinks)))
         try:
             result = LANE.run(functools.partial(detector.predict_image, loaded.image, options.shrink,
                                                 options.confs_threshold, options.use_multi_scale,
@@ -105,6 +107,8 @@ def _predict_admitted(detector, images, options, shrinks, limits):
                                        % (item, limits.max_request_seconds)))
             continue
         results.append(result.to_hub_dict())
+    if largest_pass > limits.release_memory_pixels:
+        LANE.run(release_memory, detector)
     failed = [r['error'] for r in results if 'error' in r]
     if failed:
         log.warning('%d of %d request images refused: %s', len(failed), len(results), '; '.join(failed))

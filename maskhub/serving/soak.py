@@ -68,7 +68,7 @@ class Bodies:
             'not_an_image': {'json': {'images': [_b64(b'hello, this is text' * 50)]}},
             'truncated_jpeg': {'json': {'images': [_b64(jpeg[:len(jpeg) // 2])]}},
             'png_header_30000': {'json': {'images': [_b64(_png_header_only(30000, 30000))]}},
-            'flat_png_8000': {'json': {'images': [_b64(flat_png)]}},
+            'flat_png_8000': {'json': {'images': [_b64(flat_png)], 'shrink': 1}},       # decoded, then refused
             'jpeg_12mp_shrink4': {'json': {'images': [_b64(flat12)], 'shrink': 4}},
             'too_many_images': {'json': {'images': [_b64(jpeg)] * 17}},
             'server_paths': {'json': {'images': [_b64(jpeg)], 'paths': ['/etc/passwd']}},
@@ -227,12 +227,11 @@ def rss_profile_requests(good_image_bytes):
         ('1 photo (400x226), shrink 0.5', {'images': [photo]}),
         ('16 photos, shrink 0.5', {'images': [photo] * 16}),
         ('16 photos, shrink 2 (16 x 0.36 MP passes, request budget 6 MP)', {'images': [photo] * 16, 'shrink': 2}),
-        ('1 flat 12 MP JPEG, shrink 1 (12 MP pass: refused)', {'images': [flat12], 'shrink': 1}),
-        ('1 flat 12 MP JPEG, shrink 0.45 (2.4 MP pass)', {'images': [flat12], 'shrink': 0.45}),
-        ('16 flat 12 MP JPEGs, shrink 0.45 (4 MB request; budget: 2 run)', {'images': [flat12] * 16,
-                                                                            'shrink': 0.45}),
-        ('flat 8000x8000 PNG, shrink 0.25 (decoded at 4000x4000, 1 MP pass)', {'images': [flat_png],
-                                                                                'shrink': 0.25}),
+        ('1 flat 12 MP JPEG, shrink 1 (decoded at 2000x1500: 3 MP pass, refused)', {'images': [flat12], 'shrink': 1}),
+        ('1 flat 12 MP JPEG, shrink 0.8 (1.9 MP pass)', {'images': [flat12], 'shrink': 0.8}),
+        ('16 flat 12 MP JPEGs, shrink 0.8 (4 MB request; budget 6 MP: 3 run)', {'images': [flat12] * 16,
+                                                                                'shrink': 0.8}),
+        ('flat 8000x8000 PNG, shrink 0.5 (decoded at 2000x2000, 1 MP pass)', {'images': [flat_png]}),
     ]
 
 
