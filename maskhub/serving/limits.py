@@ -33,7 +33,7 @@ class ServingLimits:
     max_request_seconds: float = 20.0     # images not started by then are answered with an error
     max_concurrent_requests: int = 8      # requests decoding / waiting for the detector at once (per process)
     queue_wait_seconds: float = 30.0      # how long a request waits for one of those slots
-    release_memory_pixels: int = 200_000  # after a request with a larger pass, Paddle's idle memory is released
+    release_memory_pixels: int = 200_000  # after a larger pass, Paddle's idle memory is given back
 
     @property
     def max_body_bytes(self):

@@ -65,10 +65,20 @@ def predict_base64_images(detector, images, fields, limits):
         raise RequestError(str(err)) from None
 
 
+def _predict_on_lane(detector, loaded, options, name, release):
+    """One image on the lane thread; after a large pass, the memory Paddle kept for it is given back
+    before the next image (so a request's peak is that of its largest pass, not the sum)."""
+    try:
+        return detector.predict_image(loaded.image, options.shrink, options.confs_threshold, options.use_multi_scale,
+                                      path=name, coordinate_scale=loaded.scale)
+    finally:
+        if release:
+            release_memory(detector)
+
+
 def _predict_admitted(detector, images, options, shrinks, limits):
     deadline = time.monotonic() + limits.max_request_seconds
     budget = limits.max_request_detector_pixels
-    largest_pass = 0
     results = []
     for index, text in enumerate(images):
         item = 'images[%d]' % index
@@ -95,20 +105,16 @@ def _predict_admitted(detector, images, options, shrinks, limits):
                                           max(shrinks))))
             continue
         budget -= cost
-        largest_pass = max(largest_pass, max(detector_pixels(loaded.image, shrinks)))
+        release = max(detector_pixels(loaded.image, shrinks)) > limits.release_memory_pixels
         try:
-            result = LANE.run(functools.partial(detector.predict_image, loaded.image, options.shrink,
-                                                options.confs_threshold, options.use_multi_scale,
-                                                path=image_name(index), coordinate_scale=loaded.scale),
-                              deadline=deadline)
+            result = LANE.run(functools.partial(_predict_on_lane, detector, loaded, options, image_name(index),
+                                                release), deadline=deadline)
         except LaneTimeout:
             results.append(error_entry(index, '%s: not processed: the request ran past its time limit of %g s '
                                               'waiting for the detector; send fewer or smaller images per request'
                                        % (item, limits.max_request_seconds)))
             continue
         results.append(result.to_hub_dict())
-    if largest_pass > limits.release_memory_pixels:
-        LANE.run(release_memory, detector)
     failed = [r['error'] for r in results if 'error' in r]
     if failed:
         log.warning('%d of %d request images refused: %s', len(failed), len(results), '; '.join(failed))
