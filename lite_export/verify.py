@@ -1,7 +1,7 @@
 """Check a bundle's x86 ``.nb`` files against Paddle Inference on real images.
 
-The candidate is ``LiteAppPipeline`` (only ``model_config.json`` + ``.nb``, through ``PaddleLiteRunner``);
-the reference is ``MaskDetector`` on Paddle Inference for the bundle's source model directory (or the
+The candidate is ``lite_app_detector`` (only ``model_config.json`` + ``.nb``, through ``PaddleLiteRunner``);
+the reference is ``MaskDetector`` on Paddle Inference fp32 for the bundle's source model directory (or the
 bundle's own ``paddle/`` graphs when that directory is not on this machine). A bundle passes when, on
 every image, every face matches one face of the other side with IoU >= ``min_iou``, with detector score
 and classifier confidence within ``score_tol`` and the same label. A face missing on one side is
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lite_export.app_config import read_app_config
-from lite_export.app_pipeline import LiteAppPipeline
+from lite_export.app_pipeline import lite_app_detector
 from maskhub.data.paths import datasets_dir, shared_dir
 from maskhub.inference.postprocess import iou_one_to_many
 from maskhub.inference.registry import REPO_ROOT
@@ -116,13 +116,11 @@ def compare_faces(reference, candidate, confs_threshold, min_iou=MIN_IOU, score_
     return result
 
 
-def head_differences(reference_detector, pipeline, image_bgr, shrink):
-    """Max abs differences of the raw detector heads (loc, conf, landmarks) for one image."""
-    from maskhub.inference import preprocess
-    _, lite_heads = pipeline.detector_heads(image_bgr, shrink)
-    resized = preprocess.resize_for_detector(image_bgr, shrink)
-    x = preprocess.normalize_detector(resized, pipeline.mean_bgr, pipeline.std)[None]
-    ref_heads = reference_detector.detector_heads(x)
+def head_differences(reference_detector, candidate, image_bgr, shrink):
+    """Max abs differences of the raw detector heads (loc, conf, landmarks) for one image, both networks fed
+    the candidate's own preprocessing (from model_config.json)."""
+    prep = candidate.preprocess(image_bgr, shrink)
+    lite_heads, ref_heads = candidate.infer(prep.tensor), reference_detector.infer(prep.tensor)
     return {name: float(np.abs(a - b).max()) for name, a, b in zip(('loc', 'conf', 'landmarks'), ref_heads, lite_heads)}
 
 
@@ -135,8 +133,8 @@ def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference
     if not images:
         raise FileNotFoundError('no verification images found (is %s there?)' % shared_dir())
     reference_dir = Path(reference) if reference else reference_model_dir(bundle_dir, app_config)
-    ref = MaskDetector(str(reference_dir))
-    lite = LiteAppPipeline(bundle_dir, variant)
+    ref = MaskDetector(str(reference_dir), backend='paddle', precision='fp32')
+    lite = lite_app_detector(bundle_dir, variant)
     shrink = app_config['defaults']['shrink'] if shrink is None else shrink
     threshold = app_config['defaults']['confs_threshold']
     per_image, times = [], {'paddle_inference_s': 0.0, 'paddle_lite_s': 0.0}
@@ -145,7 +143,7 @@ def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference
         t0 = time.perf_counter()
         ref_faces = [face_to_dict(f) for f in ref.predict_image(image, shrink=shrink, confs_threshold=threshold).faces]
         t1 = time.perf_counter()
-        lite_faces = lite.predict_image(image, shrink=shrink, confs_threshold=threshold)
+        lite_faces = [face_to_dict(f) for f in lite.predict_image(image, shrink=shrink, confs_threshold=threshold).faces]
         t2 = time.perf_counter()
         times['paddle_inference_s'] += t1 - t0
         times['paddle_lite_s'] += t2 - t1

@@ -1,0 +1,73 @@
+"""Runner for OpenVINO's CPU plugin, reading the Paddle inference graph (``.pdmodel``/``.pdiparams``) through
+OpenVINO's Paddle frontend: the same files Paddle Inference runs, no conversion step.
+
+    runner = OpenVINORunner('hub_modules/pyramidbox_lite_mobile_mask/model/detector', precision='bf16')
+    loc, conf, landmarks = runner(image_nchw)
+
+The model keeps its dynamic input shape (batch, height, width), so one compiled model serves every image
+size. ``precision`` maps to the plugin's ``INFERENCE_PRECISION_HINT``: 'fp32' -> f32 (set explicitly: on a
+CPU with AMX the plugin's own default is bf16), 'bf16' -> bf16, 'int8' -> the post-training-quantised IR
+``<prefix>.int8.xml`` written by ``maskhub.inference.quantise`` (its non-quantised layers in bf16 where the
+CPU has it, else f32).
+"""
+from pathlib import Path
+
+import numpy as np
+
+from maskhub.inference.cpu import has_bf16
+
+HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
+
+
+def int8_model_path(prefix):
+    return Path(prefix).with_suffix('.int8.xml')
+
+
+class OpenVINORunner:
+    """One compiled OpenVINO model and one infer request (not thread-safe: the pipeline serialises calls).
+
+    Args:
+        prefix: graph path without suffix (``<prefix>.pdmodel`` + ``.pdiparams``).
+        precision: 'fp32', 'bf16' or 'int8'.
+        threads: ``INFERENCE_NUM_THREADS``.
+        flags: CPU flags to decide on (default: this CPU's).
+    """
+
+    def __init__(self, prefix, precision='fp32', threads=None, flags=None):
+        import openvino as ov
+        from maskhub.inference.predictor import default_threads
+        prefix = Path(prefix)
+        if precision == 'int8':
+            model_file = int8_model_path(prefix)
+            if not model_file.is_file():
+                raise FileNotFoundError('no INT8 model %s: quantise it first (python -m lite_export quantise-openvino '
+                                        '<model>)' % model_file)
+            hint = 'bf16' if has_bf16(flags) else 'f32'
+        elif precision in HINTS:
+            model_file = prefix.with_suffix('.pdmodel')
+            if not model_file.is_file() or not prefix.with_suffix('.pdiparams').is_file():
+                raise FileNotFoundError('inference model not found: %s(.pdmodel/.pdiparams)' % prefix)
+            if precision == 'bf16' and not has_bf16(flags):
+                raise ValueError('precision bf16 needs a CPU with AVX512-BF16 or AMX-BF16; this one has neither')
+            hint = HINTS[precision]
+        else:
+            raise ValueError("OpenVINO precision must be 'fp32', 'bf16' or 'int8', got %r" % (precision,))
+        self.threads = int(threads or default_threads())
+        core = ov.Core()
+        model = core.read_model(str(model_file))
+        self.compiled = core.compile_model(model, 'CPU', {'INFERENCE_NUM_THREADS': self.threads,
+                                                          'INFERENCE_PRECISION_HINT': hint,
+                                                          'PERFORMANCE_HINT': 'LATENCY'})
+        self.request = self.compiled.create_infer_request()
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+        self.output_names = [o.get_any_name() for o in self.compiled.outputs]
+        self.precision = precision
+        self.description = 'openvino %s (%s, %s, x%d)' % (ov.__version__.split('-')[0], model_file.name, hint,
+                                                         self.threads)
+
+    def __call__(self, *inputs):
+        if len(inputs) != len(self.input_names):
+            raise ValueError('%s takes %d inputs, got %d' % (self.description, len(self.input_names), len(inputs)))
+        self.request.infer([np.ascontiguousarray(a, np.float32) for a in inputs])
+        # copies: the request's output buffers are overwritten by its next run
+        return [np.array(self.request.get_output_tensor(i).data, copy=True) for i in range(len(self.output_names))]
