@@ -10,6 +10,8 @@ CPU with AMX the plugin's own default is bf16), 'bf16' -> bf16, 'int8' -> the po
 ``<prefix>.int8.xml`` written by ``maskhub.inference.quantise`` (its non-quantised layers in bf16 where the
 CPU has it, else f32).
 """
+import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,20 @@ import numpy as np
 from maskhub.inference.cpu import has_bf16
 
 HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
+
+# Fork safety: freeing a compiled model that a parent process created aborts a forked child ("terminate
+# called after throwing std::system_error: No such process": its thread pool belongs to the parent).
+# Servers that fork workers after loading (gunicorn under `hub serving --use_multiprocess`) replace the
+# parent's runners in each child, so in a child the parent's OpenVINO objects are kept alive for good.
+_LIVE = weakref.WeakSet()
+_INHERITED = []
+
+
+def _keep_inherited_alive():
+    _INHERITED.extend((r.compiled, r.request) for r in list(_LIVE) if r.pid != os.getpid())
+
+
+os.register_at_fork(after_in_child=_keep_inherited_alive)
 
 
 def int8_model_path(prefix):
@@ -59,6 +75,8 @@ class OpenVINORunner:
                                                           'INFERENCE_PRECISION_HINT': hint,
                                                           'PERFORMANCE_HINT': 'LATENCY'})
         self.request = self.compiled.create_infer_request()
+        self.pid = os.getpid()
+        _LIVE.add(self)
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self.output_names = [o.get_any_name() for o in self.compiled.outputs]
         self.precision = precision
