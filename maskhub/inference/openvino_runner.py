@@ -6,9 +6,9 @@ OpenVINO's Paddle frontend: the same files Paddle Inference runs, no conversion 
 
 The model keeps its dynamic input shape (batch, height, width), so one compiled model serves every image
 size. ``precision`` maps to the plugin's ``INFERENCE_PRECISION_HINT``: 'fp32' -> f32 (set explicitly: on a
-CPU with AMX the plugin's own default is bf16), 'bf16' -> bf16, 'int8' -> the post-training-quantised IR
-``<prefix>.int8.xml`` written by ``maskhub.inference.quantise`` (its non-quantised layers in bf16 where the
-CPU has it, else f32).
+CPU with AMX the plugin's own default is bf16), 'bf16' -> bf16, 'int8' -> a post-training-quantised IR
+written by ``python -m maskhub.inference.quantise`` (``model_file``; its non-quantised layers in bf16 where
+the CPU has it, else f32).
 """
 import os
 import weakref
@@ -35,10 +35,6 @@ def _keep_inherited_alive():
 os.register_at_fork(after_in_child=_keep_inherited_alive)
 
 
-def int8_model_path(prefix):
-    return Path(prefix).with_suffix('.int8.xml')
-
-
 class OpenVINORunner:
     """One compiled OpenVINO model and one infer request (not thread-safe: the pipeline serialises calls).
 
@@ -47,16 +43,17 @@ class OpenVINORunner:
         precision: 'fp32', 'bf16' or 'int8'.
         threads: ``INFERENCE_NUM_THREADS``.
         flags: CPU flags to decide on (default: this CPU's).
+        model_file: the model to read instead of ``<prefix>.pdmodel`` (the INT8 IR ``.xml``).
     """
 
-    def __init__(self, prefix, precision='fp32', threads=None, flags=None):
+    def __init__(self, prefix, precision='fp32', threads=None, flags=None, model_file=None):
         import openvino as ov
         from maskhub.inference.predictor import default_threads
         prefix = Path(prefix)
         if precision == 'int8':
-            model_file = int8_model_path(prefix)
-            if not model_file.is_file():
-                raise FileNotFoundError('no INT8 model %s: quantise it first (python -m lite_export quantise-openvino '
+            model_file = Path(model_file) if model_file else None
+            if model_file is None or not model_file.is_file():
+                raise FileNotFoundError('no INT8 model %s: quantise it first (python -m maskhub.inference.quantise '
                                         '<model>)' % model_file)
             hint = 'bf16' if has_bf16(flags) else 'f32'
         elif precision in HINTS:
