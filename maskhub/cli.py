@@ -10,7 +10,7 @@ import sys
 COMMANDS = {
     'predict': ('maskhub.commands.predict', 'batch prediction over images, folders, lists, globs and videos'),
     'merge': ('maskhub.commands.merge', 'join the run folders of several shards'),
-    'bench': ('maskhub.benchmark', 'measure speed, write reports/benchmark.md'),
+    'bench': ('maskhub.benchmark', 'runtimes side by side: speed, parity, targets (writes runs/bench/benchmark.md; --report: reports/)'),
     'evaluate': ('maskhub.evaluation.cli', 'face AP, per-size recall and mask accuracy on a labelled set'),
     'loadtest': ('maskhub.serving.loadtest', 'load-test a hub serving endpoint on loopback'),
 }

@@ -13,23 +13,30 @@ log = logging.getLogger(__name__)
 def add_model_arguments(parser):
     parser.add_argument('--model', default='mobile',
                         help="'mobile', 'mobile_crowd', 'server', a model directory, or paddlehub:<module name>")
-    parser.add_argument('--backend', default='inference', choices=['inference', 'dygraph'])
+    parser.add_argument('--backend', default='auto', choices=['auto', 'paddle', 'openvino', 'lite', 'dygraph'],
+                        help='runtime (default auto: the fastest that passed parity on this CPU; see README)')
+    parser.add_argument('--precision', default=None, choices=['fp32', 'bf16', 'int8'],
+                        help="default: the backend's choice for this CPU (bf16 only where the CPU has it)")
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: all cores)')
     parser.add_argument('--use-gpu', action='store_true')
 
 
 def load_detector(args):
-    from maskhub.inference.registry import load_detector as load
-    return load(args.model, backend=args.backend, threads=args.threads, use_gpu=args.use_gpu)
+    from maskhub.inference.loader import load_detector as load
+    if str(args.model).startswith('paddlehub:'):
+        return load(args.model, use_gpu=args.use_gpu)
+    return load(args.model, backend=args.backend, precision=args.precision, threads=args.threads,
+                use_gpu=args.use_gpu)
 
 
 def add_arguments(parser):
     parser.add_argument('inputs', nargs='+', help='image files, folders (recursive), globs, .txt lists, videos')
     parser.add_argument('--out', required=True, help='run folder to write')
     add_model_arguments(parser)
-    parser.add_argument('--shrink', type=float, default=None, help='detector input scale (default 0.5)')
+    parser.add_argument('--shrink', type=float, default=None,
+                        help="detector input scale (default and valid range: the model config's)")
     parser.add_argument('--confs-threshold', '--score-threshold', dest='confs_threshold', type=float, default=None,
-                        help='face score threshold (default 0.6)')
+                        help="face score threshold (default and valid range: the model config's)")
     parser.add_argument('--multi-scale', action='store_true', help='add the multi-scale passes with box voting')
     video = parser.add_mutually_exclusive_group()
     video.add_argument('--every-n', type=int, default=None, help='video: take every N-th frame')
@@ -42,14 +49,19 @@ def add_arguments(parser):
 
 
 def run(args):
-    if args.shrink is not None and not 0 < args.shrink <= 4:
-        raise SystemExit('--shrink must be in (0, 4]')
     try:
         check_output_dir(args.out)          # before the model loads: a bad --out fails in a second
     except OutputDirError as err:
         print('maskhub predict: %s' % err, file=sys.stderr)
         return 2
     detector = load_detector(args)
+    config = getattr(detector, 'config', None)     # defaults and valid ranges: the model config's
+    if config is not None:
+        try:
+            config.options(args.shrink, args.confs_threshold)
+        except ValueError as err:
+            print('maskhub predict: %s' % err, file=sys.stderr)
+            return 2
     opts = RunOptions(shrink=args.shrink, confs_threshold=args.confs_threshold, use_multi_scale=args.multi_scale,
                       video_every_n=args.every_n, video_fps=args.fps, save_images=args.save_images,
                       resume=args.resume, num_shards=args.num_shards, shard_index=args.shard_index,

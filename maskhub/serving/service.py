@@ -54,10 +54,9 @@ def predict_base64_images(detector, images, fields, limits):
     ``max_request_detector_pixels`` (all passes of all images) and its time by ``max_request_seconds``:
     images over either budget get an error saying so, the others their faces."""
     check_images(images, limits)
-    options = parse_options(fields)
-    shrinks = [options.shrink]
-    if options.use_multi_scale:
-        shrinks += list(detector.config.defaults.multi_scale_shrinks)
+    options = parse_options(fields, detector.config)
+    # the multi-scale mode runs only the config's shrinks (as the official module), not the request's
+    shrinks = list(detector.config.defaults.multi_scale_shrinks) if options.use_multi_scale else [options.shrink]
     try:
         with ADMISSION.slot(limits.max_concurrent_requests, limits.queue_wait_seconds):
             return _predict_admitted(detector, images, options, shrinks, limits)
