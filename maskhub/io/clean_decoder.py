@@ -6,6 +6,7 @@ reader and never Paddle), fed one image at a time over a socket pair. It runs th
 A helper that dies on an image (a decoder crash) costs that image an error and is restarted for the
 next one; a decode taking longer than ``timeout_s`` is stopped the same way.
 """
+import ctypes
 import os
 import socket
 import subprocess
@@ -84,6 +85,14 @@ def clean_decoder():
         return _decoder
 
 
+def trim_c_heap():
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(fd):
     """The helper's loop: (bytes, (item, max_pixels, refuse_pixels)) in, ('ok', ...) / ('error', reason) out."""
     import maskhub  # noqa: F401  (binds the system zlib first)
@@ -95,6 +104,7 @@ def serve(fd):
             item, max_pixels, refuse_pixels = conn.recv()
         except EOFError:
             return
+        loaded = None
         try:
             loaded = decode_image(data, item, max_pixels, refuse_pixels)
             conn.send(('ok', (loaded.image, loaded.scale, loaded.original_size)))
@@ -102,3 +112,5 @@ def serve(fd):
             conn.send(('error', err.reason))
         except Exception as err:     # the reason goes back to the caller, the helper keeps serving
             conn.send(('error', 'could not decode image (%s: %s)' % (type(err).__name__, err)))
+        data = loaded = None
+        trim_c_heap()                # a 64 MP PNG must not keep the helper at its peak

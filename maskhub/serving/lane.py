@@ -14,11 +14,12 @@
 
 Both are per process (``hub serving --use_multiprocess`` forks workers: each gets its own).
 """
-import ctypes
 import os
 import queue
 import threading
 import time
+
+from maskhub.io.clean_decoder import trim_c_heap
 
 
 class LaneTimeout(Exception):
@@ -117,10 +118,7 @@ def release_memory(detector):
         predictor = getattr(runner, 'predictor', None)
         if predictor is not None and hasattr(predictor, 'try_shrink_memory'):
             predictor.try_shrink_memory()
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    trim_c_heap()
 
 
 LANE = InferenceLane()
