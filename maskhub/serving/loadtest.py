@@ -233,7 +233,8 @@ def render_soak(r, setup):
     return '\n'.join([
         '## Soak, %s, %s' % (setup['server_mode'], setup['date']), '',
         '- machine: %s, %d logical CPUs (%s)' % (setup['cpu'], os.cpu_count() or 0, setup['load']),
-        '- server: `%s`, MASKHUB_THREADS=%s' % (setup['server_cmd'], setup['threads']),
+        '- server: `%s`, MASKHUB_THREADS=%s, runtime %s' % (setup['server_cmd'], setup['threads'],
+                                                            setup['runtime']),
         '- plan: %d requests (%d sent within the %.0f s bound) from %d concurrent clients, %.0f %% hostile '
         '(seed %d): %d good (1 image %s, shrink 0.5), %d hostile'
         % (r['planned'], r['sent'], setup['duration_limit'], setup['concurrency'], 100 * setup['hostile_fraction'],
@@ -252,9 +253,9 @@ def render_soak(r, setup):
 def render_rss_profile(rows, setup):
     lines = ['## Memory per request, %s, %s' % (setup['server_mode'], setup['date']), '',
              '- machine: %s, %d logical CPUs (%s)' % (setup['cpu'], os.cpu_count() or 0, setup['load']),
-             '- server: `%s`, MASKHUB_THREADS=%s; requests sent one at a time, in this order, to one server; '
-             'RSS of the server process group (server and its helper processes) sampled every 50 ms'
-             % (setup['server_cmd'], setup['threads']),
+             '- server: `%s`, MASKHUB_THREADS=%s, runtime %s; requests sent one at a time, in this order, to '
+             'one server; RSS of the server process group (server and its helper processes) sampled every 50 ms'
+             % (setup['server_cmd'], setup['threads'], setup['runtime']),
              '- command: `%s`' % setup['command'], '',
              '| request | body (MB) | time (s) | images answered / refused | RSS peak during (MB) | RSS after (MB) '
              '| server VmHWM so far (MB) |',
@@ -319,8 +320,18 @@ def load_description():
     return 'load average %.1f at the end' % load1
 
 
+def runtime_description():
+    """The runtime the served module's ``MaskDetector`` picks here (backend 'auto')."""
+    try:
+        from maskhub.inference.runtimes import choose_runtime
+        choice = choose_runtime()
+        return '%s %s (auto: %s)' % (choice.backend, choice.precision, choice.reason)
+    except Exception as err:      # a description only
+        return 'unknown (%s)' % type(err).__name__
+
+
 def common_setup(args, server_cmd):
-    return {'server_mode': 'maskhub app (threaded, one inference lane)' if args.launcher == 'app'
+    return {'runtime': runtime_description(), 'server_mode': 'maskhub app (threaded, one inference lane)' if args.launcher == 'app'
             else ('%d gunicorn workers' % args.workers if args.workers else 'hub serving, single process (Flask)'),
             'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
             'cpu': cpu_description(), 'server_cmd': server_cmd,
