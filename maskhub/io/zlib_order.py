@@ -9,8 +9,10 @@ inflateReset2``). Every later zlib user (OpenCV's libpng, Pillow, Python's ``zli
 half of one zlib and half of another on the same stream: "could not decode" on small PNGs and
 SIGSEGV (``free()`` of a bad pointer) on large ones.
 
-If anything loads libz.so.1 before libpaddle (``import zlib`` does; ``maskhub/__init__`` does it first),
-libz.so.1 keeps its own scope and both copies work. A process that imported Paddle before maskhub
+If anything loads libz.so.1 before libpaddle, libz.so.1 keeps its own scope and both copies work:
+``import zlib`` does (``maskhub/__init__`` does it first), and so does ``import numpy`` (its bundled
+libgfortran needs libz), which is why most processes never see the clash. ``import paddle`` as the
+first import loads libpaddle before numpy, and PaddleHub's ``hub`` command does exactly that. A process that imported Paddle before maskhub
 (``hub serving start``, ``hub run``, user code) cannot be repaired after the fact: there
 ``maskhub.io.images`` decodes every non-JPEG image in a clean helper process
 (``maskhub.io.clean_decoder``) instead.
