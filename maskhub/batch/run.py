@@ -4,7 +4,7 @@ A run folder holds::
 
     journal.jsonl         one line per finished item (its face rows, or its error): the source of truth
     predictions.csv/.parquet, errors.csv, summary.json     rebuilt from the journal at the end
-    images/               annotated images (--save-images)
+    images/, videos/, crops/   annotated images, annotated videos, face crops (maskhub.batch.outputs)
 
 ``--resume`` skips items already in the journal; ``merge_runs`` joins several shards' folders.
 """
@@ -12,20 +12,18 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import pandas as pd
 from tqdm import tqdm
 
 from maskhub.batch.inputs import expand_inputs, select_shard
-from maskhub.io.draw import draw_faces
+from maskhub.batch.outputs import RunOutputs
 from maskhub.io.images import ImageError, read_image
 from maskhub.io.tables import ERROR_COLUMNS, rows_to_dataframe, write_predictions
-from maskhub.io.video import VideoError, iter_frames
+from maskhub.io.video import VideoError, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
 JOURNAL = 'journal.jsonl'
@@ -39,6 +37,9 @@ class RunOptions:
     video_every_n: int = None
     video_fps: float = None
     save_images: bool = False
+    save_crops: bool = False
+    save_video: bool = False
+    formats: tuple = ('csv', 'parquet')
     resume: bool = False
     num_shards: int = 1
     shard_index: int = 0
@@ -58,37 +59,51 @@ def _read_journal(path):
     return entries
 
 
-def annotated_image_stem(path):
-    """File-name stem of the annotated copy of ``path`` under a run's images/ folder."""
-    return re.sub(r'[^A-Za-z0-9._-]+', '_', str(path).lstrip('./'))[-180:]
-
-
-def _process_image(detector, item, opts, images_dir):
+def _process_image(detector, item, opts, outputs, progress):
     loaded = read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
-    if images_dir is not None:
-        small = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale) for k in ('left', 'top', 'right', 'bottom')}}
+    if loaded.scale != 1:       # decoded at reduced scale: draw in the decoded pixels
+        faces = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale) for k in ('left', 'top', 'right', 'bottom')}}
                  for f in result.faces]
-        cv2.imwrite(str(images_dir / (annotated_image_stem(item.path) + '.jpg')), draw_faces(loaded.image, small))
+    else:
+        faces = result.faces
+    outputs.image(item.path, loaded.image, faces)
+    progress.update(1)
     return [result], []
 
 
-def _process_video(detector, item, opts, images_dir):
-    results, errors = [], []
+def _process_video(detector, item, opts, outputs, progress):
+    results, errors, writer = [], [], None
+    sampled_fps, _, size = probe_video(item.path, opts.video_every_n, opts.video_fps)
     try:
         for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps):
             r = detector.predict_image(fr.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                        path=item.path, frame=fr.index, timestamp_s=round(fr.timestamp_s, 3))
             results.append(r)
-            if images_dir is not None:
-                name = '%s_f%06d.jpg' % (annotated_image_stem(item.path), fr.index)
-                cv2.imwrite(str(images_dir / name), draw_faces(fr.image, r.faces))
+            annotated = outputs.image(item.path, fr.image, r.faces, frame=fr.index)
+            if outputs.save_video:
+                if writer is None:
+                    writer = outputs.video_writer(item.path, sampled_fps or 25.0, fr.image.shape[1::-1])
+                writer.write(annotated)
+            progress.update(1)
     except VideoError as err:
         if not results:
             raise
         errors.append({'path': item.path, 'frame': None, 'error': err.reason})
+    finally:
+        if writer is not None:
+            writer.release()
     return results, errors
+
+
+def _progress_total(todo, opts):
+    """Images count one each, videos their sampled frames (from the header), so a video's bar moves per frame."""
+    total = 0
+    for item in todo:
+        frames = probe_video(item.path, opts.video_every_n, opts.video_fps)[1] if item.kind == 'video' else 1
+        total += frames or 1
+    return total
 
 
 def summarize(predictions, n_items, errors, elapsed_s, extra=None):
@@ -97,6 +112,8 @@ def summarize(predictions, n_items, errors, elapsed_s, extra=None):
     frames = predictions.drop_duplicates(['path', 'frame']) if faces else predictions
     summary = {
         'items': n_items,
+        'images': 0,
+        'frames': 0,
         'faces': faces,
         'mask': n_mask,
         'no_mask': faces - n_mask,
@@ -109,26 +126,30 @@ def summarize(predictions, n_items, errors, elapsed_s, extra=None):
     return summary
 
 
-def _finish(out, entries, started, opts_dict, elapsed_s):
+def _finish(out, entries, started, opts_dict, elapsed_s, formats=('csv', 'parquet')):
     rows = [row for e in entries.values() for row in e.get('rows', [])]
     errors = [err for e in entries.values() for err in e.get('errors', [])]
     predictions = rows_to_dataframe(rows)
-    csv_path, parquet_path = write_predictions(predictions, out)
+    written = write_predictions(predictions, out, formats)
     pd.DataFrame(errors, columns=ERROR_COLUMNS).to_csv(out / 'errors.csv', index=False)
     processed = [e for e in entries.values() if e.get('units', 0) > 0]
     units = sum(e.get('units', 0) for e in processed)
     det_ms = sum(e.get('detect_ms', 0.0) for e in processed)
     cls_ms = sum(e.get('classify_ms', 0.0) for e in processed)
+    videos = [e for e in processed if e.get('kind') == 'video']
+    stills = [e for e in processed if e.get('kind') != 'video']
     summary = summarize(predictions, len(entries), errors, elapsed_s, {
-        'images': units,
-        'images_with_no_face': sum(e.get('units_without_face', 0) for e in processed),
+        'images': sum(e.get('units', 0) for e in stills),
+        'frames': sum(e.get('units', 0) for e in videos),
+        'images_with_no_face': sum(e.get('units_without_face', 0) for e in stills),
+        'frames_with_no_face': sum(e.get('units_without_face', 0) for e in videos),
         'videos': sum(1 for e in entries.values() if e.get('kind') == 'video'),
         'failed_items': sum(1 for e in entries.values() if e.get('failed')),
         'mean_detect_ms': round(det_ms / units, 2) if units else None,
         'mean_classify_ms': round(cls_ms / units, 2) if units else None,
         'started_at': started, 'finished_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
         'options': opts_dict,
-        'files': {'predictions_csv': csv_path.name, 'predictions_parquet': parquet_path.name,
+        'files': {**{'predictions_%s' % fmt: path.name for fmt, path in written.items()},
                   'errors_csv': 'errors.csv'},
     })
     (out / 'summary.json').write_text(json.dumps(summary, indent=2), encoding='utf-8')
@@ -140,10 +161,6 @@ def run_batch(detector, inputs, out_dir, opts=None):
     opts = opts or RunOptions()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    images_dir = None
-    if opts.save_images:
-        images_dir = out / 'images'
-        images_dir.mkdir(exist_ok=True)
     items, input_errors = expand_inputs(inputs)
     items = select_shard(items, opts.num_shards, opts.shard_index)
     journal_path = out / JOURNAL
@@ -157,12 +174,15 @@ def run_batch(detector, inputs, out_dir, opts=None):
     log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
     t0 = time.perf_counter()
-    with open(journal_path, 'a', encoding='utf-8') as journal:
-        for item in tqdm(todo, desc='predict', unit='item', disable=not opts.progress):
+    outputs = RunOutputs(out, [it.path for it in items], opts.save_images, opts.save_crops, opts.save_video)
+    progress = tqdm(total=_progress_total(todo, opts) if opts.progress else 0, desc='predict', unit='image',
+                    disable=not opts.progress)
+    with open(journal_path, 'a', encoding='utf-8') as journal, progress:
+        for item in todo:
             entry = {'path': item.path, 'kind': item.kind, 'failed': False}
             try:
                 handler = _process_video if item.kind == 'video' else _process_image
-                results, errors = handler(detector, item, opts, images_dir)
+                results, errors = handler(detector, item, opts, outputs, progress)
                 entry.update(rows=[row for r in results for row in r.rows()], errors=errors, units=len(results),
                              units_without_face=sum(1 for r in results if not r.faces),
                              detect_ms=sum(r.timings_ms['detect'] for r in results),
@@ -178,9 +198,9 @@ def run_batch(detector, inputs, out_dir, opts=None):
             journal.write(json.dumps(entry) + '\n')
             journal.flush()
             entries[item.path] = entry
-    opts_dict = {k: v for k, v in vars(opts).items() if k != 'extra'}
-    opts_dict.update(model=detector.name, inputs=[str(i) for i in inputs], **opts.extra)
-    return _finish(out, entries, started, opts_dict, time.perf_counter() - t0)
+    opts_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opts).items() if k != 'extra'}
+    opts_dict.update(model=detector.name, inputs=[str(i) for i in inputs], output_name_depth=outputs.depth, **opts.extra)
+    return _finish(out, entries, started, opts_dict, time.perf_counter() - t0, opts.formats)
 
 
 def merge_runs(run_dirs, out_dir):

@@ -2,15 +2,23 @@
 import json
 
 from maskhub.batch.run import merge_runs
+from maskhub.commands.common import add_out_arguments, prepare_out
+from maskhub.errors import UsageError
 
 
 def add_arguments(parser):
-    parser.add_argument('runs', nargs='+', help='run folders (e.g. one per shard)')
-    parser.add_argument('--out', required=True)
+    parser.add_argument('runs', nargs='+', metavar='RUN_DIR', help='run folders to join (e.g. one per shard)')
+    add_out_arguments(parser, 'required')
 
 
 def run(args):
-    summary = merge_runs(args.runs, args.out)
-    print(json.dumps({k: summary[k] for k in ('images', 'faces', 'mask', 'no_mask', 'errors')}))
-    print('results: %s' % args.out)
-    return 0
+    if not args.out:
+        raise UsageError('--out is required: the folder of the merged run')
+    out = prepare_out(args.out, args.exist_ok)
+    try:
+        summary = merge_runs(args.runs, out)
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from err
+    print(json.dumps({k: summary[k] for k in ('images', 'frames', 'faces', 'mask', 'no_mask', 'errors')}))
+    print('results: %s' % out)
+    return 1 if summary['errors'] else 0

@@ -5,13 +5,13 @@ mask val split at shrink 0.5 and 1.0, on the same images for every model. Per-im
 cached under runs/evaluation_cache/ (keyed by model weights), so regenerating after a new model
 ships only runs that model.
 """
-import argparse
 import datetime
 import hashlib
 import json
 import logging
 import os
 import platform
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -114,26 +114,37 @@ def plot_figures(rows, figures_dir):
     return written
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument('--models', nargs='+', help='names or model directories (default: every registered '
                         'model whose files exist)')
-    parser.add_argument('--shrinks', type=float, nargs='+', default=list(SHRINKS))
+    parser.add_argument('--shrinks', type=float, nargs='+', default=list(SHRINKS), help='detector input scales')
     parser.add_argument('--max-images-wider', type=int, help='at most N WIDER val images (spread evenly)')
     parser.add_argument('--max-images-mask', type=int, help='at most N mask val images (spread evenly)')
-    parser.add_argument('--timing-repeats', type=int, default=10)
+    parser.add_argument('--timing-repeats', type=int, default=10, help='runs per timing')
     parser.add_argument('--note', help='a sentence for the report, e.g. which training stage the weights are from')
-    parser.add_argument('--out', default=str(REPO_ROOT / 'reports'), help='report folder')
-    parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s',
-                        datefmt='%H:%M:%S')
+    parser.add_argument('--out', help='folder for accuracy.md, accuracy.json and figures/ (default: a new folder '
+                                      'runs/report/N)')
+    parser.add_argument('--exist-ok', action='store_true', help='write into --out even if it already holds files')
+    parser.add_argument('--report', action='store_true', help='write into reports/ of the repository instead of --out')
+    parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'),
+                        help='per-image predictions kept between runs (keyed by model weights)')
+
+
+def main(argv=None):
+    """``python -m maskhub.evaluation.report``: the same as ``maskhub report``."""
+    from maskhub.cli import main as cli
+    return cli(['report', *(argv if argv is not None else sys.argv[1:])])
+
+
+def run(args):
     models = args.models or available_models()
-    out = Path(args.out)
+    from maskhub.commands.common import new_run_dir, prepare_out
+    out = REPO_ROOT / 'reports' if args.report else prepare_out(args.out or new_run_dir('report'), args.exist_ok,
+                                                                   create=False)
     results = evaluate_all(models, list(DATASETS), args.shrinks,
                            {'wider-val': args.max_images_wider, 'mask-val': args.max_images_mask},
                            args.cache_dir, out / 'figures', args.timing_repeats)
-    command = 'python -m maskhub.evaluation.report' + ''.join(
+    command = 'maskhub report' + ''.join(
         ' --%s %s' % (flag, value) for flag, value in (
             ('models', ' '.join(args.models or [])), ('shrinks', ' '.join('%g' % s for s in args.shrinks)
                                                       if list(args.shrinks) != list(SHRINKS) else ''),
@@ -143,6 +154,7 @@ def main(argv=None):
                                                      'load average %.1f at start' % os.getloadavg()[0]),
                'missing_models': [m for m in MODELS if m not in models], 'datasets': DATASETS,
                'timing_image': TIMING_IMAGE, 'out': out, 'note': args.note}
+    out.mkdir(parents=True, exist_ok=True)
     (out / 'accuracy.md').write_text(render_report(results, context), encoding='utf-8')
     summary = [dict(r, ms_per_640x480_frame=dict(zip(('fastest', 'median', 'faces'),
                                                       results['timings'][r['model'], r['shrink']])))

@@ -28,14 +28,27 @@ def results_to_dataframe(results):
     return rows_to_dataframe([row for r in results for row in r.rows()])
 
 
-def write_predictions(df, out_dir):
-    """Write predictions.csv and predictions.parquet; returns their paths."""
+TABLE_FORMATS = ('csv', 'parquet', 'json')
+
+
+def write_predictions(df, out_dir, formats=('csv', 'parquet')):
+    """Write predictions.<fmt> for each of ``formats`` (csv, parquet, json: one record per face);
+    returns {format: path}."""
+    unknown = set(formats) - set(TABLE_FORMATS)
+    if unknown:
+        raise ValueError('unknown table formats %s (choose from %s)' % (sorted(unknown), ', '.join(TABLE_FORMATS)))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    csv_path, parquet_path = out / 'predictions.csv', out / 'predictions.parquet'
-    df.to_csv(csv_path, index=False)
-    df.to_parquet(parquet_path, index=False)
-    return csv_path, parquet_path
+    written = {}
+    for fmt in formats:
+        path = written[fmt] = out / ('predictions.%s' % fmt)
+        if fmt == 'csv':
+            df.to_csv(path, index=False)
+        elif fmt == 'parquet':
+            df.to_parquet(path, index=False)
+        else:
+            df.to_json(path, orient='records', indent=1)
+    return written
 
 
 def read_predictions(path):

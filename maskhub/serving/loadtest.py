@@ -69,7 +69,10 @@ def add_arguments(parser):
     parser.add_argument('--duration-limit', type=float, default=60,
                         help='seconds per concurrency level at most (max %d)' % MAX_DURATION_S)
     parser.add_argument('--timeout', type=float, default=120, help='seconds per request')
-    parser.add_argument('--report', default=str(REPO_ROOT / 'reports' / 'serving.md'))
+    parser.add_argument('--out', default='runs/loadtest/serving.md', help='report file to write')
+    parser.add_argument('--report', action='store_true',
+                        help='write reports/serving.md in the repository instead of --out (with --append, '
+                             'as a new section after the earlier runs)')
     parser.add_argument('--append', action='store_true', help='add a section to the report instead of replacing it')
 
 
@@ -273,6 +276,7 @@ def run(args):
              'requests': args.requests, 'duration_limit': args.duration_limit,
              'command': 'python -m maskhub loadtest ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['loadtest']
              else 'python -m maskhub loadtest'}
-    write_report(args.report, render_report(results, setup), args.append)
-    print('report: %s' % args.report)
+    target = REPO_ROOT / 'reports' / 'serving.md' if args.report else Path(args.out)
+    write_report(target, render_report(results, setup), args.append)
+    print('report: %s' % target)
     return 1 if any(r['errors'] for r in results) else 0
