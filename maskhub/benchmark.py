@@ -24,14 +24,14 @@ FACES_PER_FRAME = 5
 
 
 def add_arguments(parser):
-    parser.add_argument('--model', default='mobile')
+    parser.add_argument('--model', default='mobile', help='model name or directory')
     parser.add_argument('--image', default=str(REPO / 'examples' / 'images' / 'maksssksksss389.jpg'),
                         help='image resized to 640x480 for the per-frame timings')
     parser.add_argument('--folder', default=str(REPO / 'examples' / 'images'), help='folder for batch throughput')
-    parser.add_argument('--repeat', type=int, default=20)
-    parser.add_argument('--threads', default='1,2')
-    parser.add_argument('--skip-dygraph', action='store_true')
-    parser.add_argument('--out', default=str(REPO / 'reports' / 'benchmark.md'))
+    parser.add_argument('--repeat', type=int, default=20, help='timed runs per measurement')
+    parser.add_argument('--threads', default='1,2', help='CPU thread counts to measure, comma-separated')
+    parser.add_argument('--skip-dygraph', action='store_true', help='measure Paddle Inference only')
+    parser.add_argument('--out', default=str(REPO / 'reports' / 'benchmark.md'), help='report file to write')
 
 
 def time_ms(fn, repeat, warmup=3):

@@ -9,6 +9,7 @@ from maskhub.data.samples import MASK, NO_MASK, Sample
 from maskhub.evaluation.classifier_metrics import classifier_metrics, metrics_from_confusion
 from maskhub.evaluation.coco import FACE, average_precision
 from maskhub.evaluation.curves import plot_pr_curves
+from maskhub.errors import DataError
 from maskhub.evaluation.datasets import load_samples, spread_subset
 from maskhub.evaluation.evaluate import compute_metrics, headline, json_safe
 from maskhub.evaluation.matching import match_detections
@@ -173,7 +174,7 @@ def test_voc_spec_with_split_file(tmp_path):
     assert sorted('%s/%s' % (s.source, s.image_id) for s in samples) == ['jol/img2', 'kaggle/img1']
     assert len(load_samples('voc:%s' % (tmp_path / 'jol'))) == 3
     assert [s.image_id for s in spread_subset(load_samples('voc:%s' % tmp_path), 2)] == ['img0', 'img2']
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match='unknown kind'):
         load_samples('coco:x')
 
 
@@ -203,14 +204,15 @@ def test_official_mobile_on_three_real_images(tmp_path, capsys):
     assert 'face AP@0.5' in capsys.readouterr().out
 
 
-def test_paddlehub_module_spec_is_refused_with_a_reason(tmp_path, caplog):
+def test_paddlehub_module_spec_is_refused_with_a_reason(tmp_path, capsys):
     from maskhub.cli import main
     split = tmp_path / 'one.txt'
     split.write_text('kaggle/maksssksksss0\n')
     code = main(['evaluate', '--model', 'paddlehub:pyramidbox_lite_mobile_mask', '--data',
                  'voc:%s' % (datasets_dir() / 'face_mask' / 'kaggle'), '--split', str(split), '--no-progress'])
     assert code == 2
-    assert 'paddlehub:pyramidbox_lite_mobile_mask' in caplog.text and 'face score' in caplog.text
+    err = capsys.readouterr().err
+    assert 'paddlehub:pyramidbox_lite_mobile_mask' in err and 'face score' in err
 
 
 def test_own_matching_agrees_with_cocoeval_on_random_crowds():

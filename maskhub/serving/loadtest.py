@@ -61,8 +61,9 @@ def add_arguments(parser):
                         help='when starting the server: `--use_multiprocess --workers N` (default: single process)')
     parser.add_argument('--image', action='append', default=None,
                         help='image file to send (repeatable; default %s)' % DEFAULT_IMAGE.name)
-    parser.add_argument('--images-per-request', type=int, default=1)
-    parser.add_argument('--shrink', type=float, default=None)
+    parser.add_argument('--images-per-request', type=int, default=1, help='images in each request body')
+    parser.add_argument('--shrink', type=float, default=None,
+                        help="shrink sent with each request (default: the module's own)")
     parser.add_argument('--requests', type=int, default=100, help='requests per concurrency level (max %d)'
                         % MAX_REQUESTS)
     parser.add_argument('--concurrency', default='1,4,16', help='comma-separated client thread counts')
