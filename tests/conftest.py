@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.make_example_voc import write_voc_folder  # noqa: F401  (tests import it from here)
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / 'tests' / 'data'
 SHARED = Path(os.environ.get('MASKHUB_SHARED', REPO.parent / 'shared'))
@@ -38,33 +40,6 @@ def real_images(example_images, count):
     if len(images) < count:
         pytest.skip('need %d example images (examples/images or tests/data), found %d' % (count, len(images)))
     return images[:count]
-
-
-def write_voc_folder(folder, images=None):
-    """A small Pascal VOC folder (images/ + annotations/) built from tests/data: the three Kaggle reference
-    photos with the official model's faces at shrink 0.5 as their boxes and labels."""
-    import shutil
-    import pandas as pd
-    table = pd.read_csv(TEST_DATA / 'reference' / 'expected_table.csv')
-    table = table[table['shrink'] == 0.5]
-    folder = Path(folder)
-    (folder / 'images').mkdir(parents=True, exist_ok=True)
-    (folder / 'annotations').mkdir(exist_ok=True)
-    names = {'MASK': 'with_mask', 'NO MASK': 'without_mask'}
-    for name, faces in table.groupby('image'):
-        if images is not None and name not in images:
-            continue
-        import cv2
-        src = TEST_DATA / 'reference' / 'images' / name
-        shutil.copy(src, folder / 'images' / name)
-        h, w = cv2.imread(str(src)).shape[:2]
-        objects = ''.join(
-            '<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax><ymax>%d</ymax></bndbox>'
-            '</object>' % (names[f.label], f.left, f.top, f.right, f.bottom) for f in faces.itertuples())
-        (folder / 'annotations' / (Path(name).stem + '.xml')).write_text(
-            '<annotation><filename>%s</filename><size><width>%d</width><height>%d</height><depth>3</depth></size>'
-            '%s</annotation>' % (name, w, h, objects))
-    return folder
 
 
 @pytest.fixture

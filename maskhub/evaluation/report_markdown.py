@@ -24,8 +24,8 @@ def _find(rows, model, data, shrink):
     return None
 
 
-def _goal_lines(rows, shrinks):
-    """Goal table rows and plain-language shortfalls: each maskhub model against the official weights at
+def _target_lines(rows, shrinks):
+    """Target table rows and plain-language shortfalls: each maskhub model against the official weights at
     the same shrink, then server against mobile_crowd."""
     checks = []
     for model in (CROWD, SERVER):
@@ -40,7 +40,7 @@ def _goal_lines(rows, shrinks):
             checks.append(('mask val mask/no-mask accuracy on matched faces', model, shrink,
                            mbase and mbase['matched_mask_accuracy'], mours and mours['matched_mask_accuracy'],
                            '>= %+.0f' % -ACCURACY_SLACK, -ACCURACY_SLACK))
-    lines = ['| criterion | model | shrink | official mobile | model | difference | target | met |',
+    lines = ['| criterion | model | shrink | official mobile | model | difference | target | reached |',
              '|---|---|---:|---:|---:|---:|---:|---|']
     shortfalls = []
     for name, model, shrink, a, b, target_text, target in checks:
@@ -54,7 +54,7 @@ def _goal_lines(rows, shrinks):
                                   % (name, model, shrink, _num(diff, True), target_text))
         lines.append('| %s | %s | %g | %s | %s | %s | %s | %s |' % (name, model, shrink, _num(a), _num(b),
                                                                    _num(diff, True), target_text, met))
-    lines += ['', '| criterion | shrink | mobile_crowd | server | difference | target | met |',
+    lines += ['', '| criterion | shrink | mobile_crowd | server | difference | target | reached |',
               '|---|---:|---:|---:|---:|---:|---|']
     for data in ('wider-val', 'mask-val'):
         for shrink in shrinks:
@@ -130,7 +130,7 @@ def _classifier_section(rows):
 def render_report(results, context):
     rows, timings, shrinks = results['rows'], results['timings'], sorted({r['shrink'] for r in results['rows']})
     out = context['out']
-    goal, shortfalls = _goal_lines(rows, shrinks)
+    goal, shortfalls = _target_lines(rows, shrinks)
     n, total = results['images'], results['total_images']
     lines = ['# Accuracy: official mobile vs mobile_crowd vs server', '',
              'Regenerate with `%s` (without `--models`: every registered model whose files exist; cached per-image '
@@ -148,13 +148,13 @@ def render_report(results, context):
     if context['missing_models']:
         lines.append('Not evaluated (model files not present when this was generated): %s.'
                      % ', '.join('`%s`' % m for m in context['missing_models']))
-    lines += ['', '## Goal (issue 4), on the crowd val split (WIDER val)', ''] + goal + ['']
+    lines += ['', '## Against the official weights, on the crowd val split (WIDER val)', ''] + goal + ['']
     if shortfalls:
         lines += ['Where we fall short:', ''] + ['- ' + s for s in shortfalls] + ['']
     elif any('pending' in l for l in goal):
-        lines += ['The goal cannot be judged until the missing models are evaluated.', '']
+        lines += ['The comparison is incomplete until the missing models are evaluated.', '']
     else:
-        lines += ['Every goal criterion is met on these images.', '']
+        lines += ['Every target is reached on these images.', '']
     for data, title in context['datasets'].items():
         if not any(r['data'] == data for r in rows):
             continue
