@@ -46,32 +46,61 @@ def detector_targets(annotated, detector_config):
     return x, labels, targets
 
 
-class DetectorTrainBatches:
-    """Endless-per-epoch iterator of augmented batches; each batch has one random square size."""
+def hard_face_weights(sample, weights):
+    """Per-face weight for choosing the face a training crop is built around: 1, plus ``weights[attr]`` for
+    each WIDER attribute the face has (``pose`` atypical, ``heavy_occlusion``), plus ``weights['small']`` for
+    faces under 16 px. None when no weight applies (uniform choice)."""
+    if not weights:
+        return None
+    attrs = sample.extra.get('attributes', {})
+    w = np.ones(len(sample.boxes), np.float64)
+    if 'pose' in attrs:
+        w += float(weights.get('pose', 0)) * (attrs['pose'] == 1)
+    if 'occlusion' in attrs:
+        w += float(weights.get('heavy_occlusion', 0)) * (attrs['occlusion'] == 2)
+    w += float(weights.get('small', 0)) * (sample.boxes[:, 2] - sample.boxes[:, 0] < 16)
+    return w
 
-    def __init__(self, samples, detector_config, batch_size, sizes, seed, **augment):
-        """``augment``: keyword arguments of ``detector_train_transform`` (e.g. shrink_crop_prob)."""
+
+def oversample_hard_images(samples, repeat):
+    """``samples`` with every image holding an atypical-pose or heavily occluded face repeated ``repeat`` times."""
+    def hard(s):
+        a = s.extra.get('attributes', {})
+        return bool(np.any(a.get('pose', ()) == 1) or np.any(a.get('occlusion', ()) == 2))
+    return [s for s in samples for _ in range(int(repeat) if hard(s) else 1)]
+
+
+class DetectorTrainBatches:
+    """Per-epoch iterator of augmented batches; each batch has one random square size.
+
+    Batch ``k`` of an epoch depends only on (seed, epoch, rank, k), so a run can resume at any batch
+    without replaying the earlier ones."""
+
+    def __init__(self, samples, detector_config, batch_size, sizes, seed, face_weights=None, **augment):
+        """``augment``: keyword arguments of ``detector_train_transform`` (e.g. shrink_crop_prob);
+        ``face_weights``: see ``hard_face_weights``."""
         self.samples, self.config = samples, detector_config
         self.batch_size, self.sizes, self.seed = batch_size, list(sizes), seed
+        self.face_weights = [hard_face_weights(s, face_weights) for s in samples]
         self.augment = augment
 
-    def epoch(self, epoch, num_batches, rank=0, world_size=1):
-        rng = np.random.default_rng([self.seed, epoch, rank])
-        order = rng.permutation(len(self.samples))[rank::world_size]
-        cursor = 0
-        for _ in range(num_batches):
-            size = int(rng.choice(self.sizes))
-            xs, labels, targets = [], [], []
-            while len(xs) < self.batch_size:
-                if cursor >= len(order):
-                    order, cursor = rng.permutation(order), 0
-                sample = self.samples[order[cursor]]
-                cursor += 1
-                a = detector_train_transform(Annotated.from_sample(sample, read_image(sample.path)), rng, size,
-                                             **self.augment)
-                x, lab, tgt = detector_targets(a, self.config)
-                xs.append(x), labels.append(lab), targets.append(tgt)
-            yield np.stack(xs), np.stack(labels), np.stack(targets)
+    def batch(self, order, epoch, rank, index):
+        rng = np.random.default_rng([self.seed, epoch, rank, index])
+        size = int(rng.choice(self.sizes))
+        xs, labels, targets = [], [], []
+        for j in range(self.batch_size):
+            k = order[(index * self.batch_size + j) % len(order)]
+            sample = self.samples[k]
+            a = Annotated.from_sample(sample, read_image(sample.path), self.face_weights[k])
+            x, lab, tgt = detector_targets(detector_train_transform(a, rng, size, **self.augment), self.config)
+            xs.append(x), labels.append(lab), targets.append(tgt)
+        return np.stack(xs), np.stack(labels), np.stack(targets)
+
+    def epoch(self, epoch, num_batches, rank=0, world_size=1, start=0):
+        """Batches ``start`` .. ``num_batches - 1`` of ``epoch``."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))[rank::world_size]
+        for index in range(start, num_batches):
+            yield self.batch(order, epoch, rank, index)
 
 
 def face_crop_items(samples):

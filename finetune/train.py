@@ -4,8 +4,9 @@
 
 (``python -m finetune.train ...`` is the same command; the options are in ``maskhub/commands/train.py``.)
 
-Checkpoints go to ``work_dirs/<name>/`` after every epoch (``last.pdparams``/``last.pdopt``/``last.json``
-plus ``epoch_<k>.pdparams``); ``--resume`` continues from ``last``. With several processes
+Checkpoints go to ``work_dirs/<name>/`` (or ``--work-dir``) every ``train.checkpoint_every`` iterations and
+after every epoch (``last.pdparams``/``last.pdopt``/``last.json``, ``latest_weights.pdparams`` with BN folded,
+plus ``epoch_<k>.pdparams``); ``--resume`` continues from ``last``, mid-epoch included. With several processes
 (``python -m paddle.distributed.launch``) the model is wrapped in ``paddle.DataParallel`` and each rank
 trains on its own shard of every batch order.
 """
@@ -17,6 +18,8 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 import json  # noqa: E402
 import sys  # noqa: E402
 import logging  # noqa: E402
+import queue  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -26,37 +29,19 @@ import yaml  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from finetune.datasets import (DetectorTrainBatches, FaceCropCache, balanced_indices, classifier_batch,  # noqa: E402
-                               load_samples)
+                               load_samples, oversample_hard_images)
 from finetune.batchnorm import folded_state_dict, insert_identity_bn  # noqa: E402
 from finetune.evaluate import evaluate_classifier, evaluate_detector  # noqa: E402
 from finetune.losses import multibox_loss  # noqa: E402
-from maskhub.config import load_builtin_config  # noqa: E402
+from maskhub.config import load_builtin_config, read_yaml_config  # noqa: E402
 from maskhub.data.paths import REPO_ROOT  # noqa: E402
 from maskhub.models import build_classifier, build_detector  # noqa: E402
 
 log = logging.getLogger('finetune')
 
 
-def merge_config(base, override):
-    """``base`` with ``override`` laid over it, mappings merged key by key (lists and values replaced)."""
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = (merge_config(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict)
-                       else value)
-    return merged
-
-
-def read_config(path):
-    """A YAML config; ``_BASE_: other.yml`` (relative to this file) makes it the overrides of that config."""
-    path = Path(path)
-    with open(path, encoding='utf-8') as f:
-        cfg = yaml.safe_load(f)
-    base = cfg.pop('_BASE_', None)
-    return merge_config(read_config(path.parent / base), cfg) if base else cfg
-
-
 def load_config(path):
-    cfg = read_config(path)
+    cfg = read_yaml_config(path)
     for key in ('name', 'task', 'model_config', 'train'):
         if key not in cfg:
             raise ValueError('%s: missing key %r' % (path, key))
@@ -118,22 +103,91 @@ def build_optimizer(model, train_cfg, total_iters):
 
 
 class Checkpoints:
+    """``work_dirs/<name>/``: one training run. ``last.*`` is the latest state (weights, optimizer with its LR
+    schedule, and where in which epoch it stopped), written every ``checkpoint_every`` iterations and at the
+    end of each epoch; ``epoch_<k>.pdparams`` the weights after epoch k."""
+
     def __init__(self, work_dir):
         self.dir = Path(work_dir)
+
+    def exists(self):
+        return (self.dir / 'last.json').exists()
+
+    def prepare(self, resume):
+        """Refuse to mix two runs in one directory; with ``resume``, refuse when there is nothing to resume."""
+        if resume and not self.exists():
+            raise TrainingError('nothing to resume in %s (no last.json): start without --resume' % self.dir)
+        if not resume and self.dir.exists() and any(self.dir.glob('*.pdparams')):
+            raise TrainingError('%s already holds a training run: pass --resume to continue it, or --work-dir '
+                                'for a new run' % self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
 
-    def save(self, model, opt, epoch, history):
-        # epoch files load into the plain architecture (finetune.package); last.* keeps any BN for --resume
-        paddle.save(folded_state_dict(model), str(self.dir / ('epoch_%d.pdparams' % epoch)))
-        paddle.save(model.state_dict(), str(self.dir / 'last.pdparams'))
-        paddle.save(opt.state_dict(), str(self.dir / 'last.pdopt'))
-        (self.dir / 'last.json').write_text(json.dumps({'epoch': epoch, 'history': history}, indent=1))
+    def save(self, model, opt, epoch, iteration, history, epoch_done=False):
+        """``epoch``: 0-based epoch in progress; ``iteration``: batches of it done."""
+        if epoch_done:
+            # epoch files load into the plain architecture (finetune.package); last.* keeps any BN for --resume
+            paddle.save(folded_state_dict(model), str(self.dir / ('epoch_%d.pdparams' % (epoch + 1))))
+        paddle.save(model.state_dict(), str(self.dir / 'last.pdparams.tmp'))
+        paddle.save(rename_optimizer_state(opt.state_dict(), model, to_structured=True), str(self.dir / 'last.pdopt.tmp'))
+        paddle.save(folded_state_dict(model), str(self.dir / 'latest_weights.pdparams.tmp'))
+        for name in ('last.pdparams', 'last.pdopt', 'latest_weights.pdparams'):
+            os.replace(self.dir / (name + '.tmp'), self.dir / name)
+        meta = {'epoch': epoch + 1 if epoch_done else epoch, 'iteration': 0 if epoch_done else iteration,
+                'history': history}
+        tmp = self.dir / 'last.json.tmp'
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, self.dir / 'last.json')
 
     def load(self, model, opt):
+        """(epoch to continue, batches of it already done, history)."""
         meta = json.loads((self.dir / 'last.json').read_text())
         model.set_state_dict(paddle.load(str(self.dir / 'last.pdparams')))
-        opt.set_state_dict(paddle.load(str(self.dir / 'last.pdopt')))
-        return meta['epoch'], meta['history']
+        opt.set_state_dict(rename_optimizer_state(paddle.load(str(self.dir / 'last.pdopt')), model, to_structured=False))
+        return meta['epoch'], meta.get('iteration', 0), meta['history']
+
+
+def rename_optimizer_state(state, model, to_structured):
+    """Optimizer accumulators are keyed by Paddle's generated parameter names (``conv2d_12.w_0_velocity_0``),
+    which depend on how many layers the process built before; checkpoints key them by the structured name
+    (``head8.conf.weight|velocity_0``) instead, so they load into any process."""
+    pairs = [(p.name, name) for name, p in model.named_parameters()]
+    out = {}
+    for key, value in state.items():
+        for generated, structured in pairs:
+            src, dst = (generated + '_', structured + '|') if to_structured else (structured + '|', generated + '_')
+            if key.startswith(src):
+                key = dst + key[len(src):]
+                break
+        out[key] = value
+    return out
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def prefetch(iterable, depth=2):
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead: image decoding and augmentation
+    (OpenCV and numpy release the GIL) overlap the forward/backward pass."""
+    items = queue.Queue(maxsize=depth)
+    done = object()
+
+    def worker():
+        try:
+            for item in iterable:
+                items.put(item)
+        except BaseException as err:      # re-raised in the consumer
+            items.put(err)
+        items.put(done)
+
+    threading.Thread(target=worker, daemon=True).start()
+    while True:
+        item = items.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def val_subset(samples, count, seed):
@@ -154,17 +208,19 @@ class DetectorTask:
         t, d = cfg['train'], cfg.get('data', {})
         augment = {k: t[k] for k in ('anchor_sampling_prob', 'shrink_crop_prob', 'shrink_range', 'expand_prob')
                    if k in t}
-        self.batches = DetectorTrainBatches(load_samples(d.get('train', ['wider', 'mask']), 'train'),
-                                            model_config.detector, int(t['batch_size']), t['sizes'],
-                                            int(t.get('seed', 0)), **augment)
+        samples = oversample_hard_images(load_samples(d.get('train', ['wider', 'mask']), 'train'),
+                                         t.get('hard_image_repeat', 1))
+        self.batches = DetectorTrainBatches(samples, model_config.detector, int(t['batch_size']), t['sizes'],
+                                            int(t.get('seed', 0)), face_weights=t.get('hard_face_weights'),
+                                            **augment)
         self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
         self.val = [s for src in d.get('val', ['wider', 'mask'])
                     for s in val_subset(load_samples([src], 'val'), per_source, int(t.get('seed', 0)))]
         log.info('detector: %d train images, %d val images', len(self.batches.samples), len(self.val))
 
-    def batches_for(self, epoch, iters, rank, world):
-        return self.batches.epoch(epoch, iters, rank, world)
+    def batches_for(self, epoch, iters, rank, world, start=0):
+        return self.batches.epoch(epoch, iters, rank, world, start)
 
     def loss(self, model, batch):
         x, labels, targets = batch
@@ -188,9 +244,9 @@ class ClassifierTask:
         log.info('classifier: %d train faces %s, %d val faces (cached in %.0f s)', len(self.train_cache),
                  np.bincount(self.train_cache.labels).tolist(), len(self.val_cache), time.time() - t0)
 
-    def batches_for(self, epoch, iters, rank, world):
-        rng = np.random.default_rng([self.seed, epoch, rank])
-        for _ in range(iters):
+    def batches_for(self, epoch, iters, rank, world, start=0):
+        for it in range(start, iters):
+            rng = np.random.default_rng([self.seed, epoch, rank, it])
             yield classifier_batch(self.train_cache, balanced_indices(self.train_cache.labels, self.batch_size, rng), rng)
 
     def loss(self, model, batch):
@@ -207,12 +263,16 @@ TASKS = {'detector': DetectorTask, 'classifier': ClassifierTask}
 
 def train(cfg, resume=False, epochs=None, work_dir=None):
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+    ckpt = Checkpoints(work_dir or REPO_ROOT / 'work_dirs' / cfg['name'])
+    if rank == 0:
+        ckpt.prepare(resume)
     if world > 1:
         paddle.distributed.init_parallel_env()
     model_config = load_builtin_config(cfg['model_config'])
+    paddle.seed(int(cfg['train'].get('seed', 0)))         # the random init of new layers is part of the run
     task = TASKS[cfg['task']](cfg, model_config)
     model = task.model
-    if cfg.get('init_weights'):
+    if cfg.get('init_weights') and not resume:
         loaded, skipped = load_matching_weights(model, REPO_ROOT / cfg['init_weights'])
         log.info('init from %s: %d tensors loaded, %d left at random init %s', cfg['init_weights'],
                  len(loaded), len(skipped), skipped)
@@ -225,20 +285,21 @@ def train(cfg, resume=False, epochs=None, work_dir=None):
                  insert_identity_bn(model, t['identity_bn']), t['identity_bn'])
     epochs = int(epochs or t['epochs'])
     iters = int(t['iters_per_epoch'])
+    every = int(t.get('checkpoint_every', 200))
     opt, schedule = build_optimizer(model, t, epochs * iters)
-    ckpt = Checkpoints(work_dir or REPO_ROOT / 'work_dirs' / cfg['name'])
-    start_epoch, history = 0, []
-    if resume and (ckpt.dir / 'last.json').exists():
-        start_epoch, history = ckpt.load(model, opt)
-        log.info('resumed after epoch %d', start_epoch)
+    start_epoch, start_iter, history = 0, 0, []
+    if resume:
+        start_epoch, start_iter, history = ckpt.load(model, opt)
+        log.info('resuming %s at epoch %d, iteration %d of %d', ckpt.dir, start_epoch + 1, start_iter, iters)
     train_model = paddle.DataParallel(model) if world > 1 else model
     model.train()
     log_every = int(cfg.get('log_every', 10))
     for epoch in range(start_epoch, epochs):
+        first = start_iter if epoch == start_epoch else 0
         t0, running = time.time(), []
-        bar = tqdm(task.batches_for(epoch, iters, rank, world), total=iters, desc='epoch %d' % (epoch + 1),
-                   mininterval=30, disable=rank != 0)
-        for it, batch in enumerate(bar):
+        bar = tqdm(prefetch(task.batches_for(epoch, iters, rank, world, first)), total=iters, initial=first,
+                   desc='epoch %d' % (epoch + 1), mininterval=30, disable=rank != 0)
+        for it, batch in enumerate(bar, start=first):
             total, cls_loss, loc_loss = task.loss(train_model, batch)
             total.backward()
             opt.step()
@@ -248,17 +309,20 @@ def train(cfg, resume=False, epochs=None, work_dir=None):
             if (it + 1) % log_every == 0 and rank == 0:
                 m = np.mean(running[-log_every:], axis=0)
                 log.info('epoch %d iter %d/%d loss %.4f (cls %.4f loc %.4f) lr %.2e %.2f s/iter', epoch + 1, it + 1,
-                         iters, m[0], m[1], m[2], schedule.get_lr(), (time.time() - t0) / (it + 1))
+                         iters, m[0], m[1], m[2], schedule.get_lr(), (time.time() - t0) / len(running))
+            if rank == 0 and (it + 1) % every == 0 and it + 1 < iters:
+                ckpt.save(model, opt, epoch, it + 1, history)
         if rank != 0:
             continue
         train_time = time.time() - t0
         metrics = task.evaluate(model)
-        record = {'epoch': epoch + 1, 'train_loss': float(np.mean([r[0] for r in running])),
+        model.train()
+        record = {'epoch': epoch + 1, 'train_loss': float(np.mean([r[0] for r in running])) if running else None,
                   'train_seconds': round(train_time, 1), 'eval_seconds': round(time.time() - t0 - train_time, 1),
-                  **metrics}
+                  'finished_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime()), **metrics}
         history.append(record)
         log.info('epoch %d done: %s', epoch + 1, json.dumps(record))
-        ckpt.save(model, opt, epoch + 1, history)
+        ckpt.save(model, opt, epoch, iters, history, epoch_done=True)
     return history
 
 

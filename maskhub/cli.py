@@ -28,10 +28,14 @@ EPILOG = ('exit status: 0 all done, 1 some items failed (listed in the errors), 
 
 
 def _fatal_types():
+    """Errors whose message is the whole story: printed alone, without the exception's type."""
+    from maskhub.batch.journal import JournalError
+    from maskhub.batch.run import OutputFullError
     from maskhub.config import ConfigError
     from maskhub.errors import MaskhubError
     from maskhub.inference.registry import ModelNotFound
-    return MaskhubError, ModelNotFound, ConfigError
+    from maskhub.io.paths import OutputDirError
+    return MaskhubError, ModelNotFound, ConfigError, OutputDirError, OutputFullError, JournalError
 
 
 class HelpFormatter(argparse.HelpFormatter):

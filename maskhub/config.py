@@ -80,8 +80,7 @@ class ModelConfig:
 
     @classmethod
     def from_yaml(cls, path):
-        with open(path, encoding='utf-8') as f:
-            return cls.from_dict(yaml.safe_load(f))
+        return cls.from_dict(read_yaml_config(path))
 
     def to_dict(self):
         d = self.detector
@@ -102,6 +101,25 @@ class ModelConfig:
     def to_yaml(self, path):
         with open(path, 'w', encoding='utf-8') as f:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+
+def merge_config(base, override):
+    """``base`` with ``override`` laid over it, mappings merged key by key (lists and values replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (merge_config(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict)
+                       else value)
+    return merged
+
+
+def read_yaml_config(path):
+    """A YAML config as a dict; ``_BASE_: other.yml`` (relative to this file) makes it the overrides of that
+    config, as in PaddleDetection."""
+    path = Path(path)
+    with open(path, encoding='utf-8') as f:
+        cfg = yaml.safe_load(f) or {}
+    base = cfg.pop('_BASE_', None)
+    return merge_config(read_yaml_config(path.parent / base), cfg) if base else cfg
 
 
 def load_builtin_config(name):

@@ -203,7 +203,7 @@ def test_newcomer_trains_evaluates_and_predicts_on_a_small_voc_folder(no_shared,
     assert history[-1]['recall']['faces']['16-32'] + history[-1]['recall']['faces']['32-64'] == 24
     capsys.readouterr()
     assert cli(detector) == 2                          # a run folder holds one run
-    one_line_error(capsys.readouterr().err, 'already holds a run', '--resume')
+    one_line_error(capsys.readouterr().err, 'already holds a training run', '--resume')
     assert cli(detector[:-1] + [str(work / 'fresh'), '--resume']) == 2
     one_line_error(capsys.readouterr().err, 'nothing to resume')
     assert cli(['train', '--config', 'finetune/configs/mask_classifier.yml', '--data', 'voc:%s' % tiny_voc,

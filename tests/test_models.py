@@ -9,7 +9,8 @@ from maskhub.models import build_classifier, build_detector
 from maskhub.models.priors import density_priors, feature_sizes, num_priors
 
 
-@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale'])
+@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_server',
+                                  'pyramidbox_lite_server_two_scale'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -109,3 +110,46 @@ def test_registry_names_and_errors(tmp_path):
         resolve_model_dir('no_such_model')
     with pytest.raises(ModelNotFound):
         resolve_model_dir(tmp_path)
+
+
+def test_crowd_detector_adds_a_stride4_level_to_the_official_network():
+    """mobile_crowd = official levels unchanged + a stride-4 level in front: with the official weights loaded,
+    its stride-8/16 rows equal the mobile network's, and the stride-4 rows sit on the stride-4 prior grid."""
+    mobile_cfg, crowd_cfg = load_builtin_config('pyramidbox_lite_mobile'), load_builtin_config('pyramidbox_lite_crowd')
+    assert crowd_cfg.detector.prior_box[1:] == mobile_cfg.detector.prior_box
+    assert crowd_cfg.detector.prior_box[0][0] == 4 and max(crowd_cfg.detector.prior_box[0][1]) <= 8
+    assert crowd_cfg.defaults == mobile_cfg.defaults             # _BASE_: the defaults come from the mobile config
+    paddle.seed(0)
+    mobile, crowd = build_detector(mobile_cfg.detector), build_detector(crowd_cfg.detector)
+    crowd.set_state_dict(mobile.state_dict())
+    assert set(mobile.state_dict()) < set(crowd.state_dict())
+    mobile.eval(), crowd.eval()
+    h, w = 90, 122                     # H/4 odd (23 rows): the upsampled stride-8 map must be cut to fit
+    x = paddle.rand([1, 3, h, w])
+    with paddle.no_grad():
+        m_loc, m_conf, _ = mobile(x)
+        c_loc, c_conf, c_lm = crowd(x)
+    fine = num_priors(h, w, crowd_cfg.detector.prior_box[:1])
+    assert fine == 23 * 31 * 2 and c_loc.shape[1] == fine + m_loc.shape[1]
+    np.testing.assert_allclose(c_loc.numpy()[:, fine:], m_loc.numpy(), atol=1e-5)
+    np.testing.assert_allclose(c_conf.numpy()[:, fine:], m_conf.numpy(), atol=1e-5)
+    assert float(paddle.abs(c_lm[:, :fine]).max()) == 0.0     # box-only head
+    priors = density_priors(h, w, crowd_cfg.detector.prior_box)[:fine]
+    centres = (priors[:, :2] + priors[:, 2:]) / 2 * np.float32([w, h])
+    cell = (5 * 31 + 6) * 2                                    # row 5, column 6: two anchors, 4 and 8 px
+    np.testing.assert_allclose(centres[cell:cell + 3], [[26, 22], [26, 22], [30, 22]], atol=1e-4)
+    sides = (priors[cell:cell + 2, 2] - priors[cell:cell + 2, 0]) * w
+    np.testing.assert_allclose(sides, [4, 8], atol=1e-4)
+
+
+def test_crowd_detector_compute_is_within_one_and_a_half_mobile():
+    macs = {name: paddle.flops(build_detector(load_builtin_config(name).detector), [1, 3, 240, 320])
+            for name in ('pyramidbox_lite_mobile', 'pyramidbox_lite_crowd')}
+    assert 1.0 < macs['pyramidbox_lite_crowd'] / macs['pyramidbox_lite_mobile'] <= 1.5, macs
+
+
+def test_crowd_config_rejects_other_strides():
+    raw = load_builtin_config('pyramidbox_lite_crowd').to_dict()
+    raw['detector']['prior_box'] = raw['detector']['prior_box'][1:]
+    with pytest.raises(ValueError, match='strides'):
+        build_detector(ModelConfig.from_dict(raw).detector)

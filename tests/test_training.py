@@ -158,3 +158,69 @@ def test_config_base_chain_merges_overrides(tmp_path):
     cfg = load_config(tmp_path / 'child.yml')
     assert cfg == {'name': 'b', 'task': 'detector', 'model_config': 'm',
                    'train': {'lr': 0.1, 'sizes': [3], 'freeze': ['x'], 'seed': 4}}
+
+
+def tiny_train_config(tmp_path, iters=6, every=2):
+    """The shipped mobile_crowd config on 2 val images per source, a few 96 px iterations."""
+    from maskhub.data.paths import REPO_ROOT
+    path = tmp_path / 'tiny.yml'
+    path.write_text('_BASE_: %s\nname: tiny\ndata: {train: [mask], val: [mask], val_images_per_source: 1}\n'
+                    'train: {epochs: 2, iters_per_epoch: %d, checkpoint_every: %d, batch_size: 1, sizes: [96],'
+                    ' warmup_iters: 0}\n' % (REPO_ROOT / 'finetune/configs/mobile_crowd_detector.yml', iters, every))
+    return path
+
+
+@needs_data
+def test_resume_mid_epoch_continues_where_it_stopped(tmp_path, monkeypatch):
+    """A run stopped after 3 of 6 iterations of epoch 1 and resumed gives the same weights as one that ran
+    straight through: batches depend only on (seed, epoch, index), and the optimizer and LR state are restored."""
+    from finetune.train import TrainingError, load_config, train
+    cfg = load_config(tiny_train_config(tmp_path, iters=4, every=2))
+    cfg['train']['epochs'] = 1
+
+    class Stop(Exception):
+        pass
+
+    straight = train(dict(cfg), work_dir=tmp_path / 'straight')
+    calls = {'n': 0}
+    real_step = paddle.optimizer.Momentum.step
+
+    def step_then_stop(self):
+        real_step(self)
+        calls['n'] += 1
+        if calls['n'] == 3:                   # dies after the checkpoint at iteration 2 and one more step
+            raise Stop()
+    monkeypatch.setattr(paddle.optimizer.Momentum, 'step', step_then_stop)
+    with pytest.raises(Stop):
+        train(dict(cfg), work_dir=tmp_path / 'resumed')
+    monkeypatch.setattr(paddle.optimizer.Momentum, 'step', real_step)
+    import json
+    assert json.loads((tmp_path / 'resumed' / 'last.json').read_text())['iteration'] == 2
+    with pytest.raises(TrainingError, match='already holds'):
+        train(dict(cfg), work_dir=tmp_path / 'resumed')
+    resumed = train(dict(cfg), resume=True, work_dir=tmp_path / 'resumed')
+    assert len(resumed) == len(straight) == 1
+    a = paddle.load(str(tmp_path / 'straight' / 'last.pdparams'))
+    b = paddle.load(str(tmp_path / 'resumed' / 'last.pdparams'))
+    for name in ('head4.conf.weight', 'fusion4.smooth.0.weight', 'head8.loc.weight'):
+        np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TrainingError, match='nothing to resume'):
+        train(dict(cfg), resume=True, work_dir=tmp_path / 'empty')
+
+
+def test_hard_faces_are_chosen_more_often():
+    from finetune.datasets import hard_face_weights, oversample_hard_images
+    from maskhub.data.samples import Sample
+    from maskhub.data.transforms import Annotated
+    boxes = np.float32([[0, 0, 40, 40], [50, 0, 90, 40], [0, 50, 10, 60]])
+    attrs = {'pose': np.array([0, 1, 0]), 'occlusion': np.array([0, 0, 2])}
+    hard = Sample('a.jpg', boxes, [None] * 3, extra={'attributes': attrs})
+    easy = Sample('b.jpg', boxes[:1], [None], extra={'attributes': {'pose': np.array([0]), 'occlusion': np.array([0])}})
+    w = hard_face_weights(hard, {'pose': 3, 'heavy_occlusion': 2, 'small': 1})
+    np.testing.assert_allclose(w, [1, 4, 4])        # the third face is heavily occluded and 10 px wide
+    assert hard_face_weights(hard, None) is None
+    a = Annotated.from_sample(hard, np.zeros((100, 100, 3), np.uint8), w)
+    rng = np.random.default_rng(0)
+    picks = np.bincount([a.pick_face(rng) for _ in range(900)], minlength=3)
+    assert picks[1] > 3 * picks[0] and picks[2] > 3 * picks[0]
+    assert [s.path for s in oversample_hard_images([easy, hard], 2)] == ['b.jpg', 'a.jpg', 'a.jpg']

@@ -2,31 +2,38 @@
 
 A run folder holds::
 
-    journal.jsonl         one line per finished item (its face rows, or its error): the source of truth
-    predictions.csv/.parquet, errors.csv, summary.json     rebuilt from the journal at the end
-    images/, videos/, crops/   annotated images, annotated videos, face crops (maskhub.batch.outputs)
+    journal.jsonl         one line per finished item (its face rows, per-image records, or its error):
+                          the source of truth, crash-safe (see ``maskhub.batch.journal``)
+    predictions.csv/.parquet, images.csv/.parquet, errors.csv, summary.json
+                          rebuilt from the journal at the end (``maskhub.batch.outputs``)
+    images/, videos/, crops/   annotated images and videos, face crops (``maskhub.batch.artifacts``)
 
 ``--resume`` skips items already in the journal; ``merge_runs`` joins several shards' folders.
+The output folder is checked before anything is predicted (``maskhub.io.paths.check_output_dir``);
+a disk that fills up mid-run stops the run with ``OutputFullError``, the journal valid and resumable.
 """
-import datetime as dt
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
+from maskhub.batch.artifacts import RunArtifacts
 from maskhub.batch.inputs import expand_inputs, select_shard
-from maskhub.batch.outputs import RunOutputs
+from maskhub.batch.journal import (JOURNAL, JournalWriter, is_out_of_space, read_journal_strict,
+                                   repair_journal)
+from maskhub.batch.outputs import failed_entry, make_entry, now_utc, summarize, write_run_outputs  # noqa: F401
 from maskhub.io.images import ImageError, read_image
-from maskhub.io.tables import ERROR_COLUMNS, rows_to_dataframe, write_predictions
+from maskhub.io.paths import DEFAULT_MIN_FREE_MB, check_output_dir
 from maskhub.io.video import VideoError, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
-JOURNAL = 'journal.jsonl'
+
+
+class OutputFullError(OSError):
+    """The output disk filled up during a run: what is in the journal is kept, ``--resume`` continues."""
 
 
 @dataclass
@@ -44,49 +51,44 @@ class RunOptions:
     num_shards: int = 1
     shard_index: int = 0
     progress: bool = True
+    min_free_mb: float = DEFAULT_MIN_FREE_MB      # refuse to start with less free space on the output disk
     extra: dict = field(default_factory=dict)
 
 
-def _read_journal(path):
-    entries = {}
-    if path.exists():
-        for line in path.read_text(encoding='utf-8').splitlines():
-            try:
-                e = json.loads(line)
-                entries[e['path']] = e
-            except (ValueError, KeyError):
-                continue        # a line cut short by a crash: that item is simply redone
-    return entries
-
-
-def _process_image(detector, item, opts, outputs, progress):
+def _process_image(detector, item, opts, artifacts, frames=None, progress=None):
     loaded = read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
-    if loaded.scale != 1:       # decoded at reduced scale: draw in the decoded pixels
-        faces = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale) for k in ('left', 'top', 'right', 'bottom')}}
-                 for f in result.faces]
-    else:
+    if artifacts is not None:
         faces = result.faces
-    outputs.image(item.path, loaded.image, faces)
-    progress.update(1)
+        if loaded.scale != 1:       # decoded at reduced scale: draw in the decoded pixels
+            faces = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale)
+                                            for k in ('left', 'top', 'right', 'bottom')}} for f in result.faces]
+        artifacts.image(item.path, loaded.image, faces)
+    if progress is not None:
+        progress(1)
     return [result], []
 
 
-def _process_video(detector, item, opts, outputs, progress):
+def _process_video(detector, item, opts, artifacts, frames=None, progress=None):
     results, errors, writer = [], [], None
-    sampled_fps, _, size = probe_video(item.path, opts.video_every_n, opts.video_fps)
+    start, stop = frames or (0, None)
+    # an annotated video is written from a whole video only (not from a segment of frames of it)
+    save_video = artifacts is not None and artifacts.save_video and frames is None
     try:
-        for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps):
+        for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps, start=start, stop=stop):
             r = detector.predict_image(fr.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                        path=item.path, frame=fr.index, timestamp_s=round(fr.timestamp_s, 3))
             results.append(r)
-            annotated = outputs.image(item.path, fr.image, r.faces, frame=fr.index)
-            if outputs.save_video:
-                if writer is None:
-                    writer = outputs.video_writer(item.path, sampled_fps or 25.0, fr.image.shape[1::-1])
-                writer.write(annotated)
-            progress.update(1)
+            if artifacts is not None:
+                annotated = artifacts.image(item.path, fr.image, r.faces, frame=fr.index)
+                if save_video:
+                    if writer is None:
+                        fps = probe_video(item.path, opts.video_every_n, opts.video_fps)[0] or 25.0
+                        writer = artifacts.video_writer(item.path, fps, fr.image.shape[1::-1])
+                    writer.write(annotated)
+            if progress is not None:
+                progress(1)
     except VideoError as err:
         if not results:
             raise
@@ -97,128 +99,159 @@ def _process_video(detector, item, opts, outputs, progress):
     return results, errors
 
 
-def _progress_total(todo, opts):
-    """Images count one each, videos their sampled frames (from the header), so a video's bar moves per frame."""
-    total = 0
-    for item in todo:
-        frames = probe_video(item.path, opts.video_every_n, opts.video_fps)[1] if item.kind == 'video' else 1
-        total += frames or 1
-    return total
+def progress_units(items, opts):
+    """Images count one each, videos their sampled frames (from the header), so that a progress bar moves
+    per frame through a video."""
+    return sum((probe_video(it.path, opts.video_every_n, opts.video_fps)[1] or 1) if it.kind == 'video' else 1
+               for it in items)
 
 
-def summarize(predictions, n_items, errors, elapsed_s, extra=None):
-    faces = len(predictions)
-    n_mask = int((predictions['label'] == 'MASK').sum()) if faces else 0
-    frames = predictions.drop_duplicates(['path', 'frame']) if faces else predictions
-    summary = {
-        'items': n_items,
-        'images': 0,
-        'frames': 0,
-        'faces': faces,
-        'mask': n_mask,
-        'no_mask': faces - n_mask,
-        'compliance_rate': round(n_mask / faces, 4) if faces else None,
-        'images_with_faces': int(len(frames)),
-        'errors': len(errors),
-        'elapsed_s': round(elapsed_s, 3),
-    }
-    summary.update(extra or {})
-    return summary
+def process_item(detector, item, opts, artifacts=None, frames=None, progress=None):
+    """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
+
+    ``artifacts``: the run's ``RunArtifacts`` (annotated images, videos, crops), or None;
+    ``progress``: called with the number of images / frames done, as they are done.
+
+    A bad item never raises: the failure is recorded in the entry's ``errors``. Running out of disk
+    space does raise (``is_out_of_space``): the run must stop, not record the item as failed.
+    """
+    try:
+        handler = _process_video if item.kind == 'video' else _process_image
+        results, errors = handler(detector, item, opts, artifacts, frames, progress)
+        entry = make_entry(item.path, item.kind, results, errors)
+    except (ImageError, VideoError) as err:
+        entry = failed_entry(item.path, item.kind, err.reason)
+    except OSError as err:
+        if is_out_of_space(err):
+            raise
+        log.exception('unexpected failure on %s', item.path)
+        entry = failed_entry(item.path, item.kind, '%s: %s' % (type(err).__name__, err))
+    except Exception as err:       # keep the batch going; the reason is recorded, not lost
+        log.exception('unexpected failure on %s', item.path)
+        entry = failed_entry(item.path, item.kind, '%s: %s' % (type(err).__name__, err))
+    if frames is not None:
+        entry['frames'] = list(frames)
+    for e in entry['errors']:
+        log.warning('%s: %s', e['path'], e['error'])
+    return entry
 
 
-def _finish(out, entries, started, opts_dict, elapsed_s, formats=('csv', 'parquet')):
-    rows = [row for e in entries.values() for row in e.get('rows', [])]
-    errors = [err for e in entries.values() for err in e.get('errors', [])]
-    predictions = rows_to_dataframe(rows)
-    written = write_predictions(predictions, out, formats)
-    pd.DataFrame(errors, columns=ERROR_COLUMNS).to_csv(out / 'errors.csv', index=False)
-    processed = [e for e in entries.values() if e.get('units', 0) > 0]
-    units = sum(e.get('units', 0) for e in processed)
-    det_ms = sum(e.get('detect_ms', 0.0) for e in processed)
-    cls_ms = sum(e.get('classify_ms', 0.0) for e in processed)
-    videos = [e for e in processed if e.get('kind') == 'video']
-    stills = [e for e in processed if e.get('kind') != 'video']
-    summary = summarize(predictions, len(entries), errors, elapsed_s, {
-        'images': sum(e.get('units', 0) for e in stills),
-        'frames': sum(e.get('units', 0) for e in videos),
-        'images_with_no_face': sum(e.get('units_without_face', 0) for e in stills),
-        'frames_with_no_face': sum(e.get('units_without_face', 0) for e in videos),
-        'videos': sum(1 for e in entries.values() if e.get('kind') == 'video'),
-        'failed_items': sum(1 for e in entries.values() if e.get('failed')),
-        'mean_detect_ms': round(det_ms / units, 2) if units else None,
-        'mean_classify_ms': round(cls_ms / units, 2) if units else None,
-        'started_at': started, 'finished_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
-        'options': opts_dict,
-        'files': {**{'predictions_%s' % fmt: path.name for fmt, path in written.items()},
-                  'errors_csv': 'errors.csv'},
-    })
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2), encoding='utf-8')
-    return summary
+def out_of_space(out, done, err):
+    """The ``OutputFullError`` of a run that filled its disk after ``done`` items."""
+    return OutputFullError(err.errno, '%s: disk full (%s) after %d item(s); the journal keeps them: free space '
+                           'and rerun the same command with --resume' % (out, err.strerror, done))
 
 
-def run_batch(detector, inputs, out_dir, opts=None):
-    """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict."""
-    opts = opts or RunOptions()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class RunFolder:
+    """A run folder opened for writing: what is to do and what a previous run (``--resume``) finished."""
+    out: Path
+    artifacts: RunArtifacts     # None when no annotated image, video or crop is asked for
+    journal_path: Path
+    items: list
+    entries: dict           # path -> journal entry, finished ones (and input errors)
+    todo: list
+    started: str
+
+
+def open_run(inputs, out_dir, opts):
+    """Check and create ``out_dir`` (``OutputDirError`` before any work), expand and shard ``inputs``; when
+    resuming, make the journal safe to append to (unusable lines quarantined and their items redone), else
+    start a new one. Inputs naming nothing usable are journaled as failed entries here."""
+    out = check_output_dir(out_dir, opts.min_free_mb)
     items, input_errors = expand_inputs(inputs)
     items = select_shard(items, opts.num_shards, opts.shard_index)
+    artifacts = None
+    if opts.save_images or opts.save_crops or opts.save_video:
+        artifacts = RunArtifacts(out, [it.path for it in items], opts.save_images, opts.save_crops, opts.save_video)
     journal_path = out / JOURNAL
     if not opts.resume and journal_path.exists():
         journal_path.unlink()
-    entries = _read_journal(journal_path)
-    for err in input_errors:
-        entries[err.path] = {'path': err.path, 'kind': 'input', 'failed': True, 'rows': [],
-                             'errors': [{'path': err.path, 'frame': None, 'error': err.error}]}
+    entries = repair_journal(journal_path).entries if opts.resume else {}
+    new_errors = [err for err in input_errors if err.path not in entries]
+    try:
+        with JournalWriter(journal_path) as journal:
+            for err in new_errors:
+                log.warning('%s: %s', err.path, err.error)
+                entries[err.path] = failed_entry(err.path, 'input', err.error)
+                journal.append(entries[err.path])
+    except OSError as err:
+        if is_out_of_space(err):
+            raise out_of_space(out, 0, err) from None
+        raise
     todo = [it for it in items if it.path not in entries]
     log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-    t0 = time.perf_counter()
-    outputs = RunOutputs(out, [it.path for it in items], opts.save_images, opts.save_crops, opts.save_video)
-    progress = tqdm(total=_progress_total(todo, opts) if opts.progress else 0, desc='predict', unit='image',
-                    disable=not opts.progress)
-    with open(journal_path, 'a', encoding='utf-8') as journal, progress:
-        for item in todo:
-            entry = {'path': item.path, 'kind': item.kind, 'failed': False}
-            try:
-                handler = _process_video if item.kind == 'video' else _process_image
-                results, errors = handler(detector, item, opts, outputs, progress)
-                entry.update(rows=[row for r in results for row in r.rows()], errors=errors, units=len(results),
-                             units_without_face=sum(1 for r in results if not r.faces),
-                             detect_ms=sum(r.timings_ms['detect'] for r in results),
-                             classify_ms=sum(r.timings_ms['classify'] for r in results))
-            except (ImageError, VideoError) as err:
-                entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None, 'error': err.reason}])
-            except Exception as err:       # keep the batch going; the reason is recorded, not lost
-                log.exception('unexpected failure on %s', item.path)
-                entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None,
-                                                             'error': '%s: %s' % (type(err).__name__, err)}])
-            for e in entry['errors']:
-                log.warning('%s: %s', e['path'], e['error'])
-            journal.write(json.dumps(entry) + '\n')
-            journal.flush()
-            entries[item.path] = entry
+    return RunFolder(out, artifacts, journal_path, items, entries, todo, now_utc())
+
+
+def run_options(opts, model, inputs, artifacts=None, **extra):
+    """The ``options`` block of summary.json (with how the run named its annotated files)."""
     opts_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opts).items() if k != 'extra'}
-    opts_dict.update(model=detector.name, inputs=[str(i) for i in inputs], output_name_depth=outputs.depth, **opts.extra)
-    return _finish(out, entries, started, opts_dict, time.perf_counter() - t0, opts.formats)
+    if artifacts is not None:
+        extra['output_name_depth'] = artifacts.depth
+    opts_dict.update(model=model, inputs=[str(i) for i in inputs], **opts.extra, **extra)
+    return opts_dict
+
+
+def run_batch(detector, inputs, out_dir, opts=None):
+    """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict.
+    Raises ``OutputDirError`` (unusable folder) before predicting, ``OutputFullError`` when the disk fills up."""
+    opts = opts or RunOptions()
+    run = open_run(inputs, out_dir, opts)
+    t0 = time.perf_counter()
+    done = 0
+    bar = tqdm(total=progress_units(run.todo, opts) if opts.progress else 0, desc='predict', unit='image',
+               disable=not opts.progress)
+    with JournalWriter(run.journal_path) as journal, bar:
+        try:
+            for item in run.todo:
+                entry = process_item(detector, item, opts, run.artifacts, progress=bar.update)
+                journal.append(entry)
+                run.entries[item.path] = entry
+                done += 1
+        except OSError as err:
+            if is_out_of_space(err):
+                raise out_of_space(run.out, done, err) from None
+            raise
+    return finish_run(run.out, run.entries, run.started, run_options(opts, detector.name, inputs, run.artifacts),
+                      time.perf_counter() - t0, opts.formats)
+
+
+def finish_run(out, entries, started, opts_dict, elapsed_s, formats=('csv', 'parquet')):
+    """Rebuild every table and summary.json from the journal entries (``write_run_outputs``); a full disk
+    is an ``OutputFullError`` (the journal is complete, rerunning with --resume only rewrites the tables)."""
+    try:
+        return write_run_outputs(out, entries, started, opts_dict, elapsed_s, formats)
+    except OSError as err:
+        if is_out_of_space(err):
+            raise OutputFullError(err.errno, '%s: disk full (%s) while writing the tables; the journal is complete: '
+                                  'free space and rerun with --resume' % (out, err.strerror)) from None
+        raise
 
 
 def merge_runs(run_dirs, out_dir):
-    """Join the journals of several run folders (e.g. shards) into one run folder."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Join the journals of several run folders (e.g. shards) into one run folder. A journal with an
+    unreadable line is a ``JournalError`` (nothing is written): its items would silently go missing."""
     entries, elapsed, options = {}, 0.0, []
+    contents = []
     for d in run_dirs:
         d = Path(d)
         if not (d / JOURNAL).exists():
             raise FileNotFoundError('%s is not a maskhub run folder (no %s)' % (d, JOURNAL))
-        entries.update(_read_journal(d / JOURNAL))
-        if (d / 'summary.json').exists():
-            s = json.loads((d / 'summary.json').read_text())
+        contents.append(read_journal_strict(d / JOURNAL))
+    out = check_output_dir(out_dir)
+    for d, c in zip(run_dirs, contents):
+        entries.update(c.entries)
+        summary_path = Path(d) / 'summary.json'
+        if summary_path.exists():
+            s = json.loads(summary_path.read_text())
             elapsed += s.get('elapsed_s', 0.0)
             options.append(s.get('options', {}))
-    with open(out / JOURNAL, 'w', encoding='utf-8') as f:
+    journal_path = out / JOURNAL
+    if journal_path.exists():
+        journal_path.unlink()
+    with JournalWriter(journal_path, sync=False) as journal:
         for e in entries.values():
-            f.write(json.dumps(e) + '\n')
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-    return _finish(out, entries, started, {'merged_from': [str(d) for d in run_dirs], 'shards': options}, elapsed)
+            journal.append(e)
+    return finish_run(out, entries, now_utc(), {'merged_from': [str(d) for d in run_dirs], 'shards': options},
+                      elapsed)

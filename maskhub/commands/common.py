@@ -49,17 +49,17 @@ def add_out_arguments(parser, default_hint):
 
 def prepare_out(out, exist_ok=False, reuse=False, create=True):
     """Check an output folder before any work: a non-empty folder is refused unless ``exist_ok`` (or
-    ``reuse``, e.g. --resume into it). Returns the Path; the folder is created unless ``create`` is False."""
+    ``reuse``, e.g. --resume into it); then it is created and checked for writing and free space
+    (``maskhub.io.paths.check_output_dir``) unless ``create`` is False. Returns the Path."""
+    from maskhub.io.paths import check_output_dir
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError('--out %s is a file, not a folder' % out)
-    if out.is_dir() and any(out.iterdir()) and not (exist_ok or reuse):
+    existed = out.is_dir() and any(out.iterdir())
+    if create:
+        check_output_dir(out)
+    elif out.exists() and not out.is_dir():
+        raise UsageError('--out %s: is a file, not a folder' % out)
+    if existed and not (exist_ok or reuse):
         raise UsageError('--out %s already holds files; give a new folder, or --exist-ok to write into it' % out)
-    try:
-        if create:
-            out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError('--out %s: cannot create it (%s)' % (out, err.strerror or err)) from err
     return out
 
 

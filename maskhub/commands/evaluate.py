@@ -53,6 +53,10 @@ def print_summary(metrics):
     print('  at score %.2f: recall %s | precision %s%s'
           % (s['recall_score'], ' '.join('%s %s' % (k, _fmt(v)) for k, v in h['recall'].items()),
              _fmt(h['precision']), matched))
+    if 'recall_by_attribute' in h:
+        print('  at score %.2f, recall by WIDER attribute: %s' % (s['recall_score'], ' | '.join(
+            '%s %s' % (attribute, ' '.join('%s %s' % (k, _fmt(v)) for k, v in values.items()))
+            for attribute, values in h['recall_by_attribute'].items())))
     if 'classifier_on_gt' in metrics:
         c = metrics['classifier_on_gt']
         print('  classifier on ground-truth crops: accuracy %s, macro F1 %s, confusion (rows truth %s) %s'
@@ -66,7 +70,7 @@ def run(args):
         # AP and P-R curves rank by; the same weights evaluate fine from the module's model directory.
         raise UsageError('%s: a PaddleHub module cannot be evaluated through its API (it returns no face score); '
                          'pass the module directory or its model/ folder instead' % args.model)
-    samples = spread_subset(load_samples(args.data, args.split), args.max_images)
+    samples = spread_subset(load_samples(args.data, args.split, check_images=True), args.max_images)
     out_root = prepare_out(args.out or new_run_dir('evaluate'), args.exist_ok)
     check_gpu(args.use_gpu)
     detector = MaskDetector(args.model, threads=args.threads, use_gpu=args.use_gpu)

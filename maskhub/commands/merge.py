@@ -14,7 +14,7 @@ def add_arguments(parser):
 def run(args):
     if not args.out:
         raise UsageError('--out is required: the folder of the merged run')
-    out = prepare_out(args.out, args.exist_ok)
+    out = prepare_out(args.out, args.exist_ok, create=False)     # merge_runs checks it after reading the journals
     try:
         summary = merge_runs(args.runs, out)
     except FileNotFoundError as err:

@@ -40,7 +40,8 @@ def add_arguments(parser):
                         help='write each input video, annotated, to OUT/videos/NAME.mp4 (at the sampled frame rate)')
     parser.add_argument('--save-crops', action='store_true', help='write every face to OUT/crops/LABEL/')
     parser.add_argument('--format', default='csv,parquet',
-                        help='per-face table formats, comma-separated, from %s' % ','.join(TABLE_FORMATS))
+                        help='formats of the per-face and per-image tables, comma-separated, from %s'
+                             % ','.join(TABLE_FORMATS))
     parser.add_argument('--resume', action='store_true', help='continue a run into OUT: skip the items it finished')
     parser.add_argument('--num-shards', type=int, default=1, help='split the input into K shards (by path hash)')
     parser.add_argument('--shard-index', type=int, default=0, help='the shard this run predicts (0 .. K-1)')
@@ -63,5 +64,6 @@ def run(args):
                       progress=not args.no_progress)
     summary = run_batch(detector, args.inputs, out, opts)
     print(json.dumps({k: summary[k] for k in SUMMARY_KEYS if k in summary}))
-    print('results: %s (%s, summary.json, errors.csv)' % (out, ', '.join('predictions.%s' % f for f in formats)))
+    print('results: %s (predictions and images (one row per input) as %s, errors.csv, summary.json)'
+          % (out, ', '.join(formats)))
     return 1 if summary['errors'] else 0

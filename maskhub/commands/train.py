@@ -13,7 +13,6 @@ from maskhub.data.sources import SPEC_HELP
 from maskhub.errors import UsageError
 
 log = logging.getLogger('finetune')
-CHECKPOINT_GLOBS = ('last.json', 'last.pdparams', 'epoch_*.pdparams')
 
 
 def add_arguments(parser):
@@ -59,28 +58,16 @@ def apply_overrides(cfg, args):
     return cfg
 
 
-def checkpoints_in(work_dir):
-    return sorted(p.name for pattern in CHECKPOINT_GLOBS for p in Path(work_dir).glob(pattern))
-
-
 def prepare_work_dir(work_dir, resume):
-    """One run per folder: a new run needs a folder without checkpoints, --resume one with them."""
-    work_dir = Path(work_dir)
-    found = checkpoints_in(work_dir) if work_dir.is_dir() else []
-    if resume and not (work_dir / 'last.json').is_file():
-        raise UsageError('--resume: nothing to resume in %s (no last.json checkpoint); start the run without '
-                         '--resume' % work_dir)
-    if not resume and found:
-        done = json.loads((work_dir / 'last.json').read_text()).get('epoch') if (work_dir / 'last.json').is_file() \
-            else None
-        raise UsageError('%s already holds a run (%s%s); continue it with --resume, or start a new one with '
-                         '--name NEW_NAME or --work-dir NEW_DIR'
-                         % (work_dir, 'after epoch %s, ' % done if done is not None else '', ', '.join(found[:3])))
+    """One run per folder (``finetune.train.Checkpoints.prepare``), checked before anything is written."""
+    from finetune.train import Checkpoints, TrainingError
     try:
-        work_dir.mkdir(parents=True, exist_ok=True)
+        Checkpoints(work_dir).prepare(resume)
+    except TrainingError as err:
+        raise UsageError(str(err)) from err
     except OSError as err:
         raise UsageError('--work-dir %s: cannot create it (%s)' % (work_dir, err.strerror or err)) from err
-    return work_dir
+    return Path(work_dir)
 
 
 def check_data(cfg):
@@ -94,7 +81,7 @@ def check_data(cfg):
 def run(args):
     if not Path(args.config).is_file():
         raise UsageError('--config %s: file not found (the shipped configs are in finetune/configs/)' % args.config)
-    from finetune.train import load_config, train
+    from finetune.train import TrainingError, load_config, train
     try:
         cfg = load_config(args.config)
     except (ValueError, KeyError, OSError) as err:
@@ -109,6 +96,8 @@ def run(args):
         (work_dir / 'config.yml').write_text(_yaml(cfg), encoding='utf-8')
         log.info('run folder %s (checkpoints, train.log, config.yml)', work_dir)
         history = train(cfg, resume=args.resume, epochs=args.epochs, work_dir=work_dir)
+    except TrainingError as err:
+        raise UsageError(str(err)) from err
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskhub.batch.outputs import find_annotated
+from maskhub.batch.artifacts import find_annotated
 from maskhub.io.draw import draw_faces
 from maskhub.io.images import ImageError, read_image
 from maskhub.io.video import VIDEO_EXTENSIONS

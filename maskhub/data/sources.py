@@ -70,14 +70,14 @@ def _load_voc(location, spec, split_file):
     return samples
 
 
-def _load_wider(location, spec, split_file, images_root=None):
+def _load_wider(location, spec, split_file, images_root=None, check_images=True):
     from maskhub.data.wider import read_wider
     gt_file, _, images = location.partition(':')
     gt_file = Path(gt_file)
     if not gt_file.is_file():
         raise DataError('%s: ground-truth file %s not found' % (spec, gt_file))
     root = Path(images or images_root or gt_file.parent / 'images')
-    if not root.is_dir():
+    if check_images and not root.is_dir():
         raise DataError('%s: images folder %s not found (give it as wider:GT_FILE:IMAGES)' % (spec, root))
     if split_file:
         _read_split(split_file, spec)
@@ -132,9 +132,10 @@ def weighted_specs(value):
     raise DataError('data entry %r: give a spec, a list of specs or {spec: repeats} (%s)' % (value, SPEC_HELP))
 
 
-def load_data(spec, part='val', split_file=None, images_root=None):
+def load_data(spec, part='val', split_file=None, images_root=None, check_images=True):
     """Samples of one data spec. ``part`` picks ``train`` or ``val`` of a ``yaml:`` file; ``split_file``
-    keeps only the listed images (voc: and wider:). Raises DataError when there is nothing to use."""
+    keeps only the listed images (voc: and wider:). Raises DataError when there is nothing to use, or
+    (``check_images``) when an annotated image file is missing."""
     spec = normalise_spec(spec)
     kind, sep, location = spec.partition(':')
     if not sep or not location:
@@ -144,19 +145,19 @@ def load_data(spec, part='val', split_file=None, images_root=None):
     if kind == 'voc':
         samples = _load_voc(location, spec, split_file)
     elif kind == 'wider':
-        samples = _load_wider(location, spec, split_file, images_root)
+        samples = _load_wider(location, spec, split_file, images_root, check_images)
     elif kind == 'dev':
         samples = _load_dev(location, spec)
     elif kind == 'yaml':
         entries = read_dataset_file(location).get(part)
         if not entries:
             raise DataError('yaml:%s: no %s: entry' % (location, part))
-        samples = [s for sub, count in entries for s in load_data(sub, part) * count]
+        samples = [s for sub, count in entries for s in load_data(sub, part, check_images=check_images) * count]
     else:
         raise DataError('--data %r: unknown kind %r; expected %s' % (spec, kind, SPEC_HELP))
     if not samples:
         raise DataError('%s: no annotated images found' % spec)
-    missing = [s.path for s in samples if not Path(s.path).is_file()]
+    missing = [s.path for s in samples if not Path(s.path).is_file()] if check_images else []
     if missing:
         raise DataError('%s: %d of %d annotated images are missing, e.g. %s'
                         % (spec, len(missing), len(samples), missing[0]))

@@ -3,7 +3,7 @@ boxes, labels and ignore flags aligned (boxes that leave the image drop together
 
 Boxes are float xyxy in pixels of ``image`` (uint8 HxWx3 BGR).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -17,21 +17,35 @@ ANCHOR_SCALES = (16, 32, 64, 128, 256, 512)
 
 @dataclass
 class Annotated:
+    """``face_weights`` (optional, one per face): how likely each face is to be the one a crop is built
+    around (data-anchor-sampling, shrink crop); uniform when None."""
     image: np.ndarray
     boxes: np.ndarray
     labels: list
     ignore: np.ndarray
+    face_weights: np.ndarray = None
 
     @classmethod
-    def from_sample(cls, sample, image):
-        return cls(image, sample.boxes.copy(), list(sample.labels), sample.ignore.copy())
+    def from_sample(cls, sample, image, face_weights=None):
+        return cls(image, sample.boxes.copy(), list(sample.labels), sample.ignore.copy(), face_weights)
 
     def select(self, keep, boxes=None, image=None):
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
         return Annotated(self.image if image is None else image,
                          (self.boxes if boxes is None else boxes)[idx].astype(np.float32),
-                         [self.labels[i] for i in idx], self.ignore[idx].copy())
+                         [self.labels[i] for i in idx], self.ignore[idx].copy(),
+                         None if self.face_weights is None else self.face_weights[idx])
+
+    def pick_face(self, rng):
+        """Index of a random valid face (weighted by ``face_weights``), or None when there is none."""
+        valid = np.flatnonzero(~self.ignore)
+        if valid.size == 0:
+            return None
+        if self.face_weights is None:
+            return int(rng.choice(valid))
+        w = self.face_weights[valid].astype(np.float64)
+        return int(rng.choice(valid, p=w / w.sum()))
 
 
 def photometric_distort(a, rng, brightness=32, contrast=(0.6, 1.4), saturation=(0.6, 1.4), hue=12):
@@ -48,14 +62,14 @@ def photometric_distort(a, rng, brightness=32, contrast=(0.6, 1.4), saturation=(
         if rng.random() < 0.5:
             hsv[..., 0] = (hsv[..., 0] + rng.uniform(-hue, hue)) % 180
         img = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
-    return Annotated(np.clip(img, 0, 255).astype(np.uint8), a.boxes, a.labels, a.ignore)
+    return replace(a, image=np.clip(img, 0, 255).astype(np.uint8))
 
 
 def horizontal_flip(a):
     w = a.image.shape[1]
     boxes = a.boxes.copy()
     boxes[:, 0], boxes[:, 2] = w - a.boxes[:, 2], w - a.boxes[:, 0]
-    return Annotated(np.ascontiguousarray(a.image[:, ::-1]), boxes, a.labels, a.ignore)
+    return replace(a, image=np.ascontiguousarray(a.image[:, ::-1]), boxes=boxes)
 
 
 def expand(a, rng, max_ratio=3.0):
@@ -67,7 +81,7 @@ def expand(a, rng, max_ratio=3.0):
     canvas = np.empty((H, W, 3), np.uint8)
     canvas[:] = FILL_BGR
     canvas[top:top + h, left:left + w] = a.image
-    return Annotated(canvas, a.boxes + np.float32([left, top, left, top]), a.labels, a.ignore)
+    return replace(a, image=canvas, boxes=a.boxes + np.float32([left, top, left, top]))
 
 
 def crop_window(a, x0, y0, x1, y1):
@@ -104,7 +118,7 @@ def resize(a, out_w, out_h):
     h, w = a.image.shape[:2]
     sx, sy = out_w / w, out_h / h
     image = cv2.resize(a.image, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-    return Annotated(image, a.boxes * np.float32([sx, sy, sx, sy]), a.labels, a.ignore)
+    return replace(a, image=image, boxes=a.boxes * np.float32([sx, sy, sx, sy]))
 
 
 def scale_image(a, scale):
@@ -116,10 +130,9 @@ def data_anchor_sampling(a, rng, out_size, anchor_scales=ANCHOR_SCALES):
     """PyramidBox data-anchor-sampling: pick a face, rescale the image so that face matches a random
     anchor scale no larger than one step above its own, then take an ``out_size`` square around it.
     Biases training towards small faces while keeping real image context."""
-    valid = np.flatnonzero(~a.ignore)
-    if valid.size == 0:
+    face_index = a.pick_face(rng)
+    if face_index is None:
         return None
-    face_index = int(rng.choice(valid))
     face = a.boxes[face_index]
     face_side = float(np.sqrt(max((face[2] - face[0]) * (face[3] - face[1]), 1.0)))
     nearest = int(np.argmin(np.abs(np.asarray(anchor_scales) - face_side)))
@@ -144,9 +157,9 @@ def shrink_crop(a, rng, out_size, scale_range=(0.35, 1.0)):
     h, w = a.image.shape[:2]
     # window origins that keep it on the image where the image is large enough, so padding stays rare
     x_lo, x_hi, y_lo, y_hi = min(0, w - side), max(0, w - side), min(0, h - side), max(0, h - side)
-    valid = np.flatnonzero(~a.ignore)
-    if valid.size:
-        face = a.boxes[int(rng.choice(valid))]
+    face_index = a.pick_face(rng)
+    if face_index is not None:
+        face = a.boxes[face_index]
         cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
         x0 = int(round(cx - rng.uniform(0.1, 0.9) * side))
         y0 = int(round(cy - rng.uniform(0.1, 0.9) * side))
@@ -159,7 +172,7 @@ def shrink_crop(a, rng, out_size, scale_range=(0.35, 1.0)):
 def ignore_tiny(a, min_side=2.0):
     """Faces below ``min_side`` px after resizing cannot be learned: they neither count as positives nor negatives."""
     side = np.minimum(a.boxes[:, 2] - a.boxes[:, 0], a.boxes[:, 3] - a.boxes[:, 1])
-    return Annotated(a.image, a.boxes, a.labels, a.ignore | (side < min_side))
+    return replace(a, ignore=a.ignore | (side < min_side))
 
 
 def detector_train_transform(a, rng, out_size, anchor_sampling_prob=0.5, expand_prob=0.3, min_face_side=2.0,

@@ -4,9 +4,10 @@ import numpy as np
 from maskhub.data.sources import load_data
 
 
-def load_samples(spec, split_file=None, images_root=None):
-    """The ``val`` part of a data spec: 'voc:DIR', 'wider:GT_FILE[:IMAGES]', 'yaml:FILE', 'dev:wider-val', ..."""
-    return load_data(spec, 'val', split_file, images_root)
+def load_samples(spec, split_file=None, images_root=None, check_images=False):
+    """The ``val`` part of a data spec: 'voc:DIR', 'wider:GT_FILE[:IMAGES]', 'yaml:FILE', 'dev:wider-val', ...
+    (``check_images``: fail up front when an annotated image is missing, see ``load_data``)."""
+    return load_data(spec, 'val', split_file, images_root, check_images)
 
 
 def spread_subset(samples, max_images):

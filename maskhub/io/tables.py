@@ -11,6 +11,12 @@ DTYPES = {'label': 'string', 'confidence': 'float64', 'left': 'int64', 'top': 'i
           'timestamp_s': 'float64', 'face_width': 'int64', 'face_height': 'int64', 'image_width': 'int64',
           'image_height': 'int64', 'model': 'string'}
 ERROR_COLUMNS = ['path', 'frame', 'error']
+TABLE_FORMATS = ('csv', 'parquet', 'json')      # the run tables' file formats (predict --format)
+# one row per input image (per sampled frame for videos): every input is accounted for, faces or not
+IMAGE_COLUMNS = ['path', 'frame', 'status', 'faces', 'mask', 'no_mask', 'width', 'height', 'error']
+IMAGE_DTYPES = {'path': 'string', 'frame': 'Int64', 'status': 'string', 'faces': 'Int64', 'mask': 'Int64',
+                'no_mask': 'Int64', 'width': 'Int64', 'height': 'Int64', 'error': 'string'}
+IMAGE_STATUSES = ('ok', 'no_face', 'error')
 
 
 def empty_predictions():
@@ -28,27 +34,28 @@ def results_to_dataframe(results):
     return rows_to_dataframe([row for r in results for row in r.rows()])
 
 
-TABLE_FORMATS = ('csv', 'parquet', 'json')
-
-
-def write_predictions(df, out_dir, formats=('csv', 'parquet')):
-    """Write predictions.<fmt> for each of ``formats`` (csv, parquet, json: one record per face);
-    returns {format: path}."""
-    unknown = set(formats) - set(TABLE_FORMATS)
-    if unknown:
-        raise ValueError('unknown table formats %s (choose from %s)' % (sorted(unknown), ', '.join(TABLE_FORMATS)))
+def write_predictions(df, out_dir):
+    """Write predictions.csv and predictions.parquet; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for fmt in formats:
-        path = written[fmt] = out / ('predictions.%s' % fmt)
-        if fmt == 'csv':
-            df.to_csv(path, index=False)
-        elif fmt == 'parquet':
-            df.to_parquet(path, index=False)
-        else:
-            df.to_json(path, orient='records', indent=1)
-    return written
+    csv_path, parquet_path = out / 'predictions.csv', out / 'predictions.parquet'
+    df.to_csv(csv_path, index=False)
+    df.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
+
+
+def images_to_dataframe(rows):
+    df = pd.DataFrame(rows, columns=IMAGE_COLUMNS)
+    return df.astype(IMAGE_DTYPES)
+
+
+def write_images_table(df, out_dir):
+    """Write images.csv and images.parquet (``IMAGE_COLUMNS``); returns their paths."""
+    out = Path(out_dir)
+    csv_path, parquet_path = out / 'images.csv', out / 'images.parquet'
+    df.to_csv(csv_path, index=False)
+    df.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
 
 
 def read_predictions(path):

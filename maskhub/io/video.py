@@ -29,17 +29,51 @@ def frame_step(video_fps, every_n=None, fps=None):
     return max(1, int(every_n or 1))
 
 
-def iter_frames(path, every_n=None, fps=None, max_frames=None):
-    """Yield sampled ``VideoFrame``s; raises VideoError if the file cannot be opened or has no frame."""
+def _fps_of(cap):
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    return fps if fps and math.isfinite(fps) and fps > 0 else 25.0
+
+
+def video_info(path):
+    """(frame count or None when the container does not say, frames per second); VideoError if unopenable."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise VideoError(path, 'cannot open video')
     try:
-        video_fps = cap.get(cv2.CAP_PROP_FPS)
-        video_fps = video_fps if video_fps and math.isfinite(video_fps) and video_fps > 0 else 25.0
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        return (int(count) if count and math.isfinite(count) and count > 0 else None), _fps_of(cap)
+    finally:
+        cap.release()
+
+
+def _seek(cap, path, start):
+    """Position ``cap`` on frame ``start``: a container seek, checked, else grabbing from the start."""
+    if cap.set(cv2.CAP_PROP_POS_FRAMES, start) and int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == start:
+        return cap
+    cap.release()
+    cap = cv2.VideoCapture(str(path))
+    for _ in range(start):
+        if not cap.grab():
+            break
+    return cap
+
+
+def iter_frames(path, every_n=None, fps=None, max_frames=None, start=0, stop=None):
+    """Yield sampled ``VideoFrame``s; raises VideoError if the file cannot be opened or has no frame.
+
+    ``start`` / ``stop`` restrict it to the frame indices [start, stop) (a slice of a long video for one
+    worker); the sampled frames are the same as in a whole-video pass (index multiple of the step).
+    """
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoError(path, 'cannot open video')
+    try:
+        video_fps = _fps_of(cap)
         step = frame_step(video_fps, every_n, fps)
-        index, yielded = 0, 0
-        while True:
+        if start:
+            cap = _seek(cap, path, start)
+        index, yielded = start, 0
+        while stop is None or index < stop:
             ok = cap.grab()
             if not ok:
                 break

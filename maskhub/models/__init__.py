@@ -1,9 +1,10 @@
 """Networks and the builder that turns a config into them."""
 from maskhub.models.mask_classifier import MaskClassifier
 from maskhub.models.priors import density_priors, feature_sizes
-from maskhub.models.pyramidbox_lite import PyramidBoxLiteMobile, PyramidBoxLiteServer
+from maskhub.models.pyramidbox_lite import PyramidBoxLiteCrowd, PyramidBoxLiteMobile, PyramidBoxLiteServer
 
-DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteServer': PyramidBoxLiteServer}
+DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteCrowd': PyramidBoxLiteCrowd,
+             'PyramidBoxLiteServer': PyramidBoxLiteServer}
 CLASSIFIERS = {'MaskClassifier': MaskClassifier}
 
 
