@@ -211,7 +211,7 @@ def test_newcomer_trains_evaluates_and_predicts_on_a_small_voc_folder(no_shared,
     from finetune.package import main as package
     model = tmp_path / 'my_model'
     assert package(['--detector-weights', str(work / 'det' / 'epoch_1.pdparams'), '--classifier-weights',
-                    str(work / 'cls' / 'epoch_1.pdparams'), '--config', 'pyramidbox_lite_mobile', '--name', 'my_model',
+                    str(work / 'cls' / 'epoch_1.pdparams'), '--config', 'pyramidbox_lite_crowd', '--name', 'my_model',
                     '--out', str(model)]) == 0
     assert cli(['evaluate', '--model', str(model), '--data', 'voc:%s' % tiny_voc, '--out', str(tmp_path / 'eval'),
                 '--no-progress']) == 0
