@@ -234,3 +234,32 @@ def test_export_verifies_on_example_images_without_dev_data(no_shared, tmp_path)
     code, _, err = run_cli('maskhub', 'export', '--model', 'mobile', '--out', str(out), '--no-verify')
     assert code == 2
     one_line_error(err, '--exist-ok')
+
+
+def test_serve_answers_the_paddlehub_protocol(no_shared, example_images):
+    import base64
+    import socket
+    import time
+    import requests
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    server = subprocess.Popen([PYTHON, '-m', 'maskhub', 'serve', 'mobile', '--port', str(port)], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = 'http://127.0.0.1:%d/predict/pyramidbox_lite_mobile_mask' % port
+        image = base64.b64encode(example_images[0].read_bytes()).decode()
+        deadline = time.time() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                answer = requests.post(url, json={'images': [image]}, timeout=60).json()
+                break
+            except requests.ConnectionError:
+                assert time.time() < deadline, 'server did not start'
+                time.sleep(1)
+        assert answer['status'] == '000' and len(answer['results'][0]['data']) > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -8,14 +8,17 @@ graph (``*.json``) says which folded bias goes with which filter. Each of our la
 graph filter name below; biases are looked up from the graph.
 """
 import json
+import sys
 from pathlib import Path
 
-import numpy as np
-import paddle
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # run as a script from a clone: its maskhub
 
-from maskhub.config import load_builtin_config
-from maskhub.inference.export import save_model_dir
-from maskhub.models import build_classifier, build_detector
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from maskhub.config import load_builtin_config  # noqa: E402
+from maskhub.inference.export import save_model_dir  # noqa: E402
+from maskhub.models import build_classifier, build_detector  # noqa: E402
 
 PREFIX_DET = '@HUB_pyramidbox_lite_mobile@'
 PREFIX_CLS = '@HUB_pyramidbox_lite_mobile_mask@'

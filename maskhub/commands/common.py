@@ -65,8 +65,7 @@ def prepare_out(out, exist_ok=False, reuse=False, create=True):
 
 def add_report_argument(parser, report_name):
     parser.add_argument('--report', action='store_true',
-                        help='also write the figures to reports/%s in the repository (otherwise they go only '
-                             'under the output folder)' % report_name)
+                        help='write reports/%s in the repository instead of --out' % report_name)
 
 
 def report_path(args, report_name):
