@@ -9,5 +9,5 @@ class UsageError(MaskhubError):
     """Bad or conflicting options (the command line, not the data)."""
 
 
-class DataError(MaskhubError):
-    """A dataset that is missing, empty or not in a readable layout."""
+class DataError(MaskhubError, ValueError):
+    """A dataset that is missing, empty or not in a readable layout (a ValueError: a bad data argument)."""

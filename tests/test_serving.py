@@ -192,7 +192,7 @@ def test_maskhub_app_refuses_large_bodies_before_reading_them(hub_home, encoded_
 def test_loadtest_writes_a_report(server, tmp_path):
     report = tmp_path / 'serving.md'
     code = cli(['loadtest', '--port', str(server.port), '--requests', '3', '--concurrency', '1,2',
-                '--duration-limit', '60', '--report', str(report)])
+                '--duration-limit', '60', '--out', str(report)])
     assert code == 0
     text = report.read_text()
     assert '| concurrency | requests | ok | errors | throughput (req/s) | p50 (ms) | p95 (ms) | p99 (ms)' in text
