@@ -10,7 +10,7 @@ test:
 	bash scripts/run_tests.sh
 
 bench: setup
-	.venv/bin/python -m maskhub bench
+	.venv/bin/python -m maskhub bench --report
 
 convert: setup
 	.venv/bin/python tools/convert_official_weights.py --exist-ok

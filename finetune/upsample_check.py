@@ -16,7 +16,7 @@ from maskhub.evaluation.evaluate import SCORE_FLOOR, compute_metrics
 from maskhub.evaluation.operating_point import operating_point
 from maskhub.evaluation.predictions import Detections
 from maskhub.inference.preprocess import detector_input_size
-from maskhub.inference.registry import load_detector
+from maskhub.inference.loader import load_detector
 from maskhub.io.images import read_image
 
 

@@ -1,5 +1,6 @@
 """`hub serving start` of the mobile module: a real server on a loopback port, real HTTP, real images,
 compared with ``MaskDetector('mobile')`` on the same images; bad requests; multiprocess; the load test."""
+import dataclasses
 import json
 import threading
 
@@ -10,6 +11,7 @@ import requests
 
 from conftest import REPO, TEST_DATA
 from maskhub.cli import main as cli
+from maskhub.config import load_builtin_config
 from maskhub.serving import loadtest
 from maskhub.serving.codec import Base64Error, base64_to_bytes, bytes_to_base64, image_to_base64
 from maskhub.serving.limits import ServingLimits
@@ -228,10 +230,17 @@ def test_base64_decoding():
 
 
 def test_options_defaults_and_ignored_fields():
-    assert parse_options({}) == PredictOptions(0.5, 0.6, False)
-    assert parse_options({'shrink': 1, 'use_gpu': False, 'batch_size': 4}) == PredictOptions(1.0, 0.6, False)
+    config = load_builtin_config('pyramidbox_lite_mobile')
+    assert parse_options({}, config) == PredictOptions(0.5, 0.6, False)
+    assert parse_options({'shrink': 1, 'use_gpu': False, 'batch_size': 4}, config) == PredictOptions(1.0, 0.6, False)
     with pytest.raises(RequestError, match='shrink must be a number'):
-        parse_options({'shrink': float('nan')})
+        parse_options({'shrink': float('nan')}, config)
+    # defaults and ranges are the model config's, not the server's
+    other = dataclasses.replace(config, defaults=dataclasses.replace(config.defaults, shrink=0.25),
+                                ranges=dataclasses.replace(config.ranges, confs_threshold=(0.1, 0.9)))
+    assert parse_options({}, other).shrink == 0.25
+    with pytest.raises(RequestError, match=r'confs_threshold must be in \[0.1, 0.9\], got 0.95'):
+        parse_options({'confs_threshold': 0.95}, other)
 
 
 def test_limits_from_environment(monkeypatch):

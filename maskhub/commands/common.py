@@ -11,9 +11,11 @@ def add_model_arguments(parser, default_model='mobile'):
     parser.add_argument('--model', default=default_model,
                         help="'mobile', 'mobile_crowd', 'server', a model directory, a hub module directory, "
                              "or paddlehub:MODULE for a PaddleHub module installed in your hub home")
-    parser.add_argument('--backend', default=None,
-                        help="runtime for the networks, e.g. 'inference' (Paddle Inference) or 'dygraph' "
-                             "(default: the pipeline's default)")
+    parser.add_argument('--backend', default='auto', choices=['auto', 'paddle', 'openvino', 'lite', 'dygraph'],
+                        help='runtime (auto: the fastest that passed parity on this CPU; see README)')
+    parser.add_argument('--precision', default=None, choices=['fp32', 'bf16', 'int8'],
+                        help="numeric precision (default: the backend's choice for this CPU; bf16 only where the "
+                             "CPU has it)")
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: all cores)')
     parser.add_argument('--use-gpu', action='store_true', help='run on GPU 0 (needs the GPU build of Paddle)')
 
@@ -28,17 +30,14 @@ def check_gpu(use_gpu):
                          'for paddlepaddle-gpu, or leave out --use-gpu)')
 
 
-def model_kwargs(args):
-    check_gpu(args.use_gpu)
-    kwargs = {'threads': args.threads, 'use_gpu': args.use_gpu}
-    if args.backend:
-        kwargs['backend'] = args.backend
-    return kwargs
-
-
 def load_detector(args):
-    from maskhub.inference.registry import load_detector as load
-    return load(args.model, **model_kwargs(args))
+    """The detector of --model with the runtime options of ``add_model_arguments``."""
+    from maskhub.inference.loader import load_detector as load
+    check_gpu(args.use_gpu)
+    if str(args.model).startswith('paddlehub:'):
+        return load(args.model, use_gpu=args.use_gpu)
+    return load(args.model, backend=args.backend, precision=args.precision, threads=args.threads,
+                use_gpu=args.use_gpu)
 
 
 def add_out_arguments(parser, default_hint):

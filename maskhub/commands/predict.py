@@ -26,9 +26,9 @@ def add_arguments(parser):
     add_out_arguments(parser, 'a new folder runs/predict/N')
     add_model_arguments(parser)
     parser.add_argument('--shrink', type=float, default=None,
-                        help="detector input scale (default: the model config's defaults.shrink)")
+                        help="detector input scale (default and valid range: the model config's)")
     parser.add_argument('--confs-threshold', '--score-threshold', dest='confs_threshold', type=float, default=None,
-                        help="face score threshold (default: the model config's defaults.confs_threshold)")
+                        help="face score threshold (default and valid range: the model config's)")
     parser.add_argument('--multi-scale', action='store_true',
                         help="add the model config's multi-scale passes and merge them by box voting")
     video = parser.add_mutually_exclusive_group()
@@ -57,6 +57,12 @@ def run(args):
         raise UsageError('--resume needs --out: the folder of the run to continue')
     out = prepare_out(args.out or new_run_dir('predict'), args.exist_ok, reuse=args.resume)
     detector = load_detector(args)
+    config = getattr(detector, 'config', None)     # defaults and valid ranges: the model config's
+    if config is not None:
+        try:
+            config.options(args.shrink, args.confs_threshold)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
     opts = RunOptions(shrink=args.shrink, confs_threshold=args.confs_threshold, use_multi_scale=args.multi_scale,
                       video_every_n=args.every_n, video_fps=args.fps, save_images=args.save_images,
                       save_crops=args.save_crops, save_video=args.save_video, formats=formats,

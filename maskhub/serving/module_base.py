@@ -64,7 +64,7 @@ class MaskHubModule(Module):
         return self._detector
 
     def face_detection(self, images=None, paths=None, data=None, batch_size=1, use_gpu=False, visualization=False,
-                       output_dir='detection_result', use_multi_scale=False, shrink=0.5, confs_threshold=0.6):
+                       output_dir='detection_result', use_multi_scale=False, shrink=None, confs_threshold=None):
         """Detect faces and tell MASK from NO MASK.
 
         Args:
@@ -74,9 +74,9 @@ class MaskHubModule(Module):
             batch_size: accepted for compatibility; images run one by one.
             use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
             visualization: write annotated images into ``output_dir``.
-            use_multi_scale: add the multi-scale passes with box voting.
-            shrink: detector input scale.
-            confs_threshold: face score threshold.
+            use_multi_scale: the official multi-scale mode (the config's shrinks 0.3 / 0.6 / 0.9, box voting).
+            shrink: detector input scale (default and valid range: the model config's, 0.5 in (0, 4]).
+            confs_threshold: face score threshold (default and valid range: the model config's, 0.6 in [0, 1]).
 
         Returns:
             ``[{'path': ..., 'data': [{'label': 'MASK' | 'NO MASK', 'confidence', 'left', 'top', 'right',
@@ -155,8 +155,10 @@ class MaskHubModule(Module):
         """``hub run <module name> --input_path IMAGE [--shrink 0.5] [--confs_threshold 0.6] ...``"""
         parser = argparse.ArgumentParser(prog='hub run %s' % self.name, description=self.summary)
         parser.add_argument('--input_path', required=True, help='image file')
-        parser.add_argument('--shrink', type=float, default=0.5, help='detector input scale')
-        parser.add_argument('--confs_threshold', type=float, default=0.6, help='face score threshold')
+        defaults = self.detector.config.defaults
+        parser.add_argument('--shrink', type=float, default=defaults.shrink, help='detector input scale')
+        parser.add_argument('--confs_threshold', type=float, default=defaults.confs_threshold,
+                            help='face score threshold')
         parser.add_argument('--use_multi_scale', type=ast.literal_eval, default=False, help='True or False')
         parser.add_argument('--use_gpu', type=ast.literal_eval, default=False, help='True or False')
         parser.add_argument('--visualization', type=ast.literal_eval, default=False, help='True or False')

@@ -40,10 +40,9 @@ def predict_base64_images(detector, images, fields, limits):
     """Run ``detector`` (a ``MaskDetector``) on the request's base64 ``images`` with the optional ``fields``
     (shrink, confs_threshold, use_multi_scale, ...) -> one ``{'path', 'data'[, 'error']}`` per image."""
     check_images(images, limits)
-    options = parse_options(fields)
-    shrinks = [options.shrink]
-    if options.use_multi_scale:
-        shrinks += list(detector.config.defaults.multi_scale_shrinks)
+    options = parse_options(fields, detector.config)
+    # the multi-scale mode runs only the config's shrinks (as the official module), not the request's
+    shrinks = list(detector.config.defaults.multi_scale_shrinks) if options.use_multi_scale else [options.shrink]
     results = []
     for index, text in enumerate(images):
         item = 'images[%d]' % index
