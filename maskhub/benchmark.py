@@ -45,7 +45,7 @@ def add_arguments(parser):
                                                                   'precisions (0: skip)')
     parser.add_argument('--no-int8', action='store_true', help='skip INT8 (NNCF quantisation of each model, ~30 s)')
     parser.add_argument('--no-lite', action='store_true', help='skip Paddle-Lite (exports a bundle per model)')
-    parser.add_argument('--out', default=str(REPO / 'runs' / 'bench'), help='folder for benchmark.md / .json')
+    parser.add_argument('--out', default='runs/bench', help='folder for benchmark.md / .json')
     parser.add_argument('--report', action='store_true', help='write reports/benchmark.md (and .json) instead')
 
 

@@ -22,8 +22,10 @@ def add_arguments(parser):
     parser.add_argument('--split', metavar='FILE',
                         help='file of image keys to keep: source/id (or the image name) for voc, '
                              'event/name.jpg for wider')
-    parser.add_argument('--shrink', type=float, nargs='+', default=None,
-                        help="detector input scale(s) (default: the model config's defaults.shrink)")
+    scales = parser.add_mutually_exclusive_group()
+    scales.add_argument('--shrink', type=float, default=None,
+                        help="detector input scale (default and valid range: the model config's)")
+    scales.add_argument('--shrinks', type=float, nargs='+', metavar='SHRINK', help='several scales, one result each')
     parser.add_argument('--recall-score', type=float, default=RECALL_SCORE,
                         help='detector score at which recall by face width and matched mask accuracy are taken')
     parser.add_argument('--score-floor', type=float, default=SCORE_FLOOR,
@@ -74,7 +76,12 @@ def run(args):
     out_root = prepare_out(args.out or new_run_dir('evaluate'), args.exist_ok)
     check_gpu(args.use_gpu)
     detector = MaskDetector(args.model, threads=args.threads, use_gpu=args.use_gpu)
-    for shrink in args.shrink or [detector.config.defaults.shrink]:
+    shrinks = args.shrinks or [args.shrink]
+    try:
+        shrinks = [detector.config.options(shrink)[0] for shrink in shrinks]
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    for shrink in shrinks:
         metrics, predictions = evaluate(detector, samples, shrink, args.recall_score, args.score_floor,
                                         args.classify_floor, progress=not args.no_progress)
         metrics['settings'].update(data=args.data, split=args.split, max_images=args.max_images)

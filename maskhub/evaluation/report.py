@@ -37,7 +37,7 @@ DATASETS = {'wider-val': 'WIDER FACE val split (crowds; faces only, invalid face
 SHRINKS = (0.5, 1.0)
 BASELINE = 'mobile'                 # the official weights
 REPORTS = REPO_ROOT / 'reports'
-DEFAULT_OUT = REPO_ROOT / 'runs' / 'accuracy_report'
+DEFAULT_OUT = Path('runs') / 'accuracy_report'       # like every command's output: under the current folder
 TIMING_IMAGE = 'face_mask/macwin/images/macwin_0094.jpg'    # 14 faces; stretched to 640x480
 CHUNK = 10
 
