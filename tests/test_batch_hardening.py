@@ -160,7 +160,7 @@ def test_unusable_out_fails_before_the_model_loads(tmp_path, example_images, mon
     out = make_out(tmp_path)
     assert cli(['predict', str(example_images[0]), '--out', str(out), '--no-progress']) == 2
     err = capsys.readouterr().err.strip()
-    assert err == 'maskhub predict: --out %s: %s' % (out, reason)
+    assert err == 'maskhub predict: error: --out %s: %s' % (out, reason)
 
 
 @contextlib.contextmanager
@@ -182,13 +182,13 @@ def test_read_only_and_full_out_fail_before_the_model_loads(tmp_path, example_im
     _refuse_model_load(monkeypatch)
     with tmpfs(tmp_path / 'ro', 1024, read_only=True) as ro:
         assert cli(['predict', str(example_images[0]), '--out', str(ro / 'run'), '--no-progress']) == 2
-        assert capsys.readouterr().err.strip() == ('maskhub predict: --out %s: cannot create the folder '
+        assert capsys.readouterr().err.strip() == ('maskhub predict: error: --out %s: cannot create the folder '
                                                    '(read-only file system)' % (ro / 'run'))
     with tmpfs(tmp_path / 'full', 256) as full:
         with pytest.raises(OSError):
             (full / 'filler').write_bytes(b'\0' * (512 << 10))
         assert cli(['predict', str(example_images[0]), '--out', str(full), '--no-progress']) == 2
-        assert capsys.readouterr().err.strip() == ('maskhub predict: --out %s: cannot write there '
+        assert capsys.readouterr().err.strip() == ('maskhub predict: error: --out %s: cannot write there '
                                                    '(no space left on the device)' % full)
     with tmpfs(tmp_path / 'small', 1024) as small:
         with pytest.raises(OutputDirError, match='only 1.0 MB free on its disk'):

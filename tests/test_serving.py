@@ -270,7 +270,7 @@ def test_maskhub_app_answers_protocol_errors_and_pngs(hub_home, encoded_images, 
 def test_loadtest_writes_a_report(server, tmp_path):
     report = tmp_path / 'serving.md'
     code = cli(['loadtest', '--port', str(server.port), '--requests', '3', '--concurrency', '1,2',
-                '--duration-limit', '60', '--report', str(report)])
+                '--duration-limit', '60', '--out', str(report)])
     assert code == 0
     text = report.read_text()
     assert '| concurrency | requests | ok | errors | throughput (req/s) | p50 (ms) | p95 (ms) | p99 (ms)' in text
@@ -395,7 +395,7 @@ def test_loadtest_soak_with_hostile_bodies(server, tmp_path):
     """A small soak through the real command: half the requests hostile, every good one answered."""
     report = tmp_path / 'serving.md'
     code = cli(['loadtest', '--port', str(server.port), '--soak', '--requests', '30', '--concurrency', '3',
-                '--hostile-fraction', '0.5', '--seed', '3', '--duration-limit', '120', '--report', str(report)])
+                '--hostile-fraction', '0.5', '--seed', '3', '--duration-limit', '120', '--out', str(report)])
     text = report.read_text()
     assert code == 0, text
     row = next(line for line in text.splitlines() if line.startswith('| ') and ' / ' in line and 'yes' in line)

@@ -10,7 +10,6 @@ before it is read, every protocol error (413, 415, 400 for a body that is not a 
 with the detector shared fairly, one image at a time (``maskhub.serving.lane``). This is the
 documented way to expose the endpoint (behind a reverse proxy for TLS if it leaves the machine).
 """
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -63,30 +62,32 @@ def _request_path():
     return request.path
 
 
-def parse_args(argv):
+def add_arguments(parser):
     # the body is the base64 images (limited again, per request, by the serving method) plus JSON around them
     default_mb = ServingLimits.from_env().max_request_bytes / MB + 1
-    parser = argparse.ArgumentParser(prog='python -m maskhub.serving.app', description=__doc__.split('\n')[0])
-    parser.add_argument('modules', nargs='+', help='module directories or installed module names')
+    parser.add_argument('modules', nargs='+', metavar='MODULE', help='module directories or installed module names')
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default %(default)s)')
-    parser.add_argument('--port', type=int, default=8866)
+    parser.add_argument('--port', type=int, default=8866, help='port to listen on (default %(default)s)')
     parser.add_argument('--max-request-mb', type=float, default=default_mb,
                         help='largest request body in MB, refused with HTTP 413 (default: '
                              'MASKHUB_SERVING_MAX_REQUEST_MB + 1 = %(default)s)')
-    args = parser.parse_args(argv)
+
+
+def serve(args):
     if args.max_request_mb <= 0:
-        parser.error('--max-request-mb must be > 0')
-    return args
-
-
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+        from maskhub.errors import UsageError
+        raise UsageError('--max-request-mb must be > 0')
     app = build_app([load_module(spec) for spec in args.modules], args.max_request_mb * MB)
     # threads accept clients concurrently; the detector itself runs on one lane thread, one image at a time
     # in arrival order (maskhub.serving.lane), so a heavy request cannot hold it for all its images
     app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
+
+
+def main(argv=None):
+    """``python -m maskhub.serving.app``: the same as ``maskhub serve``."""
+    from maskhub.cli import main as cli
+    return cli(['serve', *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == '__main__':

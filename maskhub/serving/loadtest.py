@@ -62,15 +62,19 @@ def add_arguments(parser):
                         help='when starting the server: `--use_multiprocess --workers N` (default: single process)')
     parser.add_argument('--image', action='append', default=None,
                         help='image file to send (repeatable; default %s)' % DEFAULT_IMAGE.name)
-    parser.add_argument('--images-per-request', type=int, default=1)
-    parser.add_argument('--shrink', type=float, default=None)
+    parser.add_argument('--images-per-request', type=int, default=1, help='images in each request body')
+    parser.add_argument('--shrink', type=float, default=None,
+                        help="shrink sent with each request (default: the module's own)")
     parser.add_argument('--requests', type=int, default=100, help='requests per concurrency level (max %d)'
                         % MAX_REQUESTS)
     parser.add_argument('--concurrency', default='1,4,16', help='comma-separated client thread counts')
     parser.add_argument('--duration-limit', type=float, default=60,
                         help='seconds per concurrency level at most (max %d)' % MAX_DURATION_S)
     parser.add_argument('--timeout', type=float, default=120, help='seconds per request')
-    parser.add_argument('--report', default=str(REPO_ROOT / 'reports' / 'serving.md'))
+    parser.add_argument('--out', default='runs/loadtest/serving.md', help='report file to write')
+    parser.add_argument('--report', action='store_true',
+                        help='write reports/serving.md in the repository instead of --out (with --append, '
+                             'as a new section after the earlier runs)')
     parser.add_argument('--append', action='store_true', help='add a section to the report instead of replacing it')
     parser.add_argument('--launcher', choices=['hub', 'app'], default='hub',
                         help='server to start: `hub serving start` or `python -m maskhub.serving.app`')
@@ -288,8 +292,9 @@ def run_measure(args, server, url, image_path, concurrency, server_cmd):
             print('%-70s %6.2f MB body %6.2f s  RSS peak %5.0f MB, after %5.0f MB'
                   % (row['request'], row['body_mb'], row['seconds'], row['rss_during_peak_mb'], row['rss_after_mb']))
         setup['load'] = load_description()
-        write_report(args.report, render_rss_profile(rows, setup), append=True)
-        print('report: %s' % args.report)
+        target = report_target(args)
+        write_report(target, render_rss_profile(rows, setup), append=True)
+        print('report: %s' % target)
         return 0
     bodies = soak.Bodies(good, soak_body_limit())
     with soak.RssSampler(pgid) as sampler:
@@ -304,10 +309,15 @@ def run_measure(args, server, url, image_path, concurrency, server_cmd):
     r.update(rss_first_mb=sampler.first_mb, rss_peak_mb=sampler.peak_mb, rss_last_mb=sampler.last_mb, alive=alive)
     print(json.dumps({k: v for k, v in r.items()}, indent=1, default=str))
     setup['load'] = load_description()
-    write_report(args.report, render_soak(r, setup), append=True)
-    print('report: %s' % args.report)
+    target = report_target(args)
+    write_report(target, render_soak(r, setup), append=True)
+    print('report: %s' % target)
     ok = alive and r['good_ok'] == r['good_sent'] and not r['hostile_failures']
     return 0 if ok else 1
+
+
+def report_target(args):
+    return REPO_ROOT / 'reports' / 'serving.md' if args.report else Path(args.out)
 
 
 def soak_body_limit():
@@ -413,6 +423,7 @@ def run(args):
              'requests': args.requests, 'duration_limit': args.duration_limit,
              'command': 'python -m maskhub loadtest ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['loadtest']
              else 'python -m maskhub loadtest'}
-    write_report(args.report, render_report(results, setup), args.append)
-    print('report: %s' % args.report)
+    target = report_target(args)
+    write_report(target, render_report(results, setup), args.append)
+    print('report: %s' % target)
     return 1 if any(r['errors'] for r in results) else 0
