@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from maskhub.io.paths import DEFAULT_MIN_FREE_MB, check_output_dir
 from maskhub.io.video import VideoError, iter_frames
 
 log = logging.getLogger(__name__)
+PREFETCH_IMAGES = 2       # images decoded ahead of the one being predicted
 
 
 class OutputFullError(OSError):
@@ -68,8 +70,8 @@ def _write_jpeg(path, image):
         f.write(buf.tobytes())
 
 
-def _process_image(detector, item, opts, images_dir, frames=None):
-    loaded = read_image(item.path)
+def _process_image(detector, item, opts, images_dir, frames=None, preloaded=None):
+    loaded = preloaded.result() if preloaded is not None else read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
     if images_dir is not None:
@@ -97,15 +99,18 @@ def _process_video(detector, item, opts, images_dir, frames=None):
     return results, errors
 
 
-def process_item(detector, item, opts, images_dir=None, frames=None):
+def process_item(detector, item, opts, images_dir=None, frames=None, preloaded=None):
     """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
+    ``preloaded``: for an image, a future of its ``read_image`` (decoded ahead by ``run_batch``'s reader).
 
     A bad item never raises: the failure is recorded in the entry's ``errors``. Running out of disk
     space does raise (``is_out_of_space``): the run must stop, not record the item as failed.
     """
     try:
-        handler = _process_video if item.kind == 'video' else _process_image
-        results, errors = handler(detector, item, opts, images_dir, frames)
+        if item.kind == 'video':
+            results, errors = _process_video(detector, item, opts, images_dir, frames)
+        else:
+            results, errors = _process_image(detector, item, opts, images_dir, frames, preloaded)
         entry = make_entry(item.path, item.kind, results, errors)
     except (ImageError, VideoError) as err:
         entry = failed_entry(item.path, item.kind, err.reason)
@@ -187,10 +192,17 @@ def run_batch(detector, inputs, out_dir, opts=None):
     run = open_run(inputs, out_dir, opts)
     t0 = time.perf_counter()
     done = 0
-    with JournalWriter(run.journal_path) as journal:
+    todo = list(run.todo)
+    ahead = {}
+    # a reader thread decodes the next images while the networks run on this one (JPEG decoding and the
+    # inference runtimes release the GIL)
+    with JournalWriter(run.journal_path) as journal, ThreadPoolExecutor(1, thread_name_prefix='maskhub-reader') as reader:
         try:
-            for item in tqdm(run.todo, desc='predict', unit='item', disable=not opts.progress):
-                entry = process_item(detector, item, opts, run.images_dir)
+            for i, item in enumerate(tqdm(todo, desc='predict', unit='item', disable=not opts.progress)):
+                for j in range(i, min(i + 1 + PREFETCH_IMAGES, len(todo))):
+                    if j not in ahead and todo[j].kind != 'video':
+                        ahead[j] = reader.submit(read_image, todo[j].path)
+                entry = process_item(detector, item, opts, run.images_dir, preloaded=ahead.pop(i, None))
                 journal.append(entry)
                 run.entries[item.path] = entry
                 done += 1
