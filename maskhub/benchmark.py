@@ -49,19 +49,6 @@ def add_arguments(parser):
     parser.add_argument('--report', action='store_true', help='write reports/benchmark.md (and .json) instead')
 
 
-def time_ms(fn, repeat, warmup=2):
-    """(fastest, median) wall ms of ``fn`` over ``repeat`` runs. The fastest is the figure reported: on a
-    CPU shared with other jobs they only ever add time, so it is the steadier estimate of the cost."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - t0))
-    return min(times), statistics.median(times)
-
-
 def five_boxes(detector, frame):
     boxes, _ = detector.detect(frame, 1.0)
     if len(boxes) == 0:
@@ -69,8 +56,8 @@ def five_boxes(detector, frame):
     return np.resize(boxes, (FACES_PER_FRAME, 4))
 
 
-def frame_timings(det, frame, boxes, shrink, repeat):
-    """ms of each stage and of the full pipeline on one frame (medians)."""
+def stage_functions(det, frame, boxes, shrink):
+    """name -> zero-argument callable of each measured stage of ``det`` on ``frame`` (inputs made once)."""
     prep = det.preprocess(frame, shrink)
     heads = det.infer(prep.tensor)
     crops = det.preprocess_crops(frame, boxes)
@@ -80,15 +67,35 @@ def frame_timings(det, frame, boxes, shrink, repeat):
         det.postprocess(det.infer(p.tensor), p)
         det.infer_crops(det.preprocess_crops(frame, boxes))
 
-    timed = {'preprocess': time_ms(lambda: det.preprocess(frame, shrink), repeat),
-             'detector': time_ms(lambda: det.infer(prep.tensor), repeat),
-             'postprocess': time_ms(lambda: det.postprocess(heads, prep), repeat),
-             'crops': time_ms(lambda: det.preprocess_crops(frame, boxes), repeat),
-             'classifier': time_ms(lambda: det.infer_crops(crops), repeat),
-             'full': time_ms(full, repeat)}
-    out = {k: v[0] for k, v in timed.items()}
-    out['median'] = {k: v[1] for k, v in timed.items()}
-    out['non_network_share'] = max(0.0, out['full'] - out['detector'] - out['classifier']) / out['full']
+    return {'preprocess': lambda: det.preprocess(frame, shrink), 'detector': lambda: det.infer(prep.tensor),
+            'postprocess': lambda: det.postprocess(heads, prep),
+            'crops': lambda: det.preprocess_crops(frame, boxes), 'classifier': lambda: det.infer_crops(crops),
+            'full': full}
+
+
+def frame_timings(dets, frame, boxes, shrink, repeat, slow=('lite fp32',), slow_repeat=None, warmup=2):
+    """{runtime: {stage: fastest ms, 'median': {stage: ms}, 'non_network_share'}} for the pipelines ``dets``
+    ({runtime name: MaskDetector}) on one frame. Runs are interleaved: each round times every stage of every
+    runtime once, so a change in the load of a shared CPU falls on all of them alike; the fastest run of
+    each is reported (other jobs only ever add time). Runtimes in ``slow`` get ``slow_repeat`` rounds."""
+    slow_repeat = slow_repeat or max(3, repeat // 2)
+    functions = {name: stage_functions(det, frame, boxes, shrink) for name, det in dets.items()}
+    samples = {name: {stage: [] for stage in fns} for name, fns in functions.items()}
+    for round_ in range(warmup + repeat):
+        for name, fns in functions.items():
+            if name in slow and round_ >= warmup + slow_repeat:
+                continue
+            for stage, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                if round_ >= warmup:
+                    samples[name][stage].append(1e3 * (time.perf_counter() - t0))
+    out = {}
+    for name, by_stage in samples.items():
+        t = {stage: min(v) for stage, v in by_stage.items()}
+        t['median'] = {stage: statistics.median(v) for stage, v in by_stage.items()}
+        t['non_network_share'] = max(0.0, t['full'] - t['detector'] - t['classifier']) / t['full']
+        out[name] = t
     return out
 
 
@@ -212,28 +219,29 @@ def run(args):
     for model in models:
         reference = MaskDetector(model, backend='paddle', precision='fp32', threads=args.threads)
         boxes = five_boxes(reference, frame)
-        fp32_ap = {}
+        dets = {}
         for backend, precision in available_runtimes(args):
             name = '%s %s' % (backend, precision)
             try:
-                det = reference if (backend, precision) == ('paddle', 'fp32') else load_runtime(model, backend, precision,
-                                                                                                 args)
+                dets[name] = reference if (backend, precision) == ('paddle', 'fp32') else load_runtime(
+                    model, backend, precision, args)
             except Exception as err:        # a runtime that cannot run here is reported, not fatal
                 print('%s %s: unavailable (%s)' % (model, name, str(err).splitlines()[0]))
                 parity[(model, name)] = {'error': str(err).splitlines()[0]}
-                continue
-            for shrink in SHRINKS:
-                repeat = max(5, args.repeat // 2) if backend == 'lite' else args.repeat
-                t = frame_timings(det, frame, boxes, shrink, repeat)
+        for shrink in SHRINKS:
+            for name, t in frame_timings(dets, frame, boxes, shrink, args.repeat).items():
                 rows.append({'model': model, 'runtime': name, 'shrink': shrink, **t})
                 print('%-12s %-14s shrink %.1f  detector %7.2f ms  full %7.2f ms  non-network %4.0f%%'
                       % (model, name, shrink, t['detector'], t['full'], 100 * t['non_network_share']), flush=True)
+        fp32_ap = {}
+        for name, det in dets.items():
+            backend, precision = name.split()
             check = compare_detectors(reference, det, check_images)
             if precision != 'fp32' and args.ap_images:
                 base = '%s fp32' % backend
                 if base not in fp32_ap:
-                    fp32_ap[base] = wider_face_ap(MaskDetector(model, backend=backend, precision='fp32',
-                                                               threads=args.threads), args.ap_images)
+                    fp32_ap[base] = wider_face_ap(dets.get(base) or MaskDetector(
+                        model, backend=backend, precision='fp32', threads=args.threads), args.ap_images)
                 check['face_ap'] = wider_face_ap(det, args.ap_images)
                 check['face_ap_fp32'] = fp32_ap[base]
                 check['ap_passed'] = abs(check['face_ap'] - fp32_ap[base]) <= MAX_AP_LOSS_POINTS
@@ -242,6 +250,7 @@ def run(args):
             print('%-12s %-14s parity: %d/%d faces matched, max score diff %.2e -> %s'
                   % (model, name, check['matched'], check['reference_faces'], check['max_score_diff'],
                      'pass' if check['rule_passed'] else 'FAIL'), flush=True)
+        del dets
     auto = MaskDetector('mobile', threads=args.threads)
     batch = batch_throughput(auto, batch_folder(args.out_dir, args.batch_images))
     choice = choose_runtime()
@@ -294,9 +303,10 @@ def render(args, rows, parity, batch, auto, choice, elapsed):
              '- %s' % _versions(),
              '- `backend=auto` picks here: **%s** (%s)' % (auto_name, choice.reason),
              '- Frame: `%s` stretched to %dx%d; shrink 0.5 -> 320x240 detector input, 1.0 -> 640x480. Fastest of %d '
-             'runs after 2 warm-ups (%d for Paddle-Lite; medians in benchmark.json): the CPU is shared with other '
-             'jobs, which only ever add time.' % (Path(args.image).name, *FRAME_SIZE, args.repeat,
-                                                              max(5, args.repeat // 2)), '',
+             'interleaved rounds after 2 warm-ups (%d for Paddle-Lite; medians in benchmark.json): each round times '
+             'every stage of every runtime of a model once, so load from other jobs on the shared CPU falls on all '
+             'alike, and only ever adds time.' % (Path(args.image).name, *FRAME_SIZE, args.repeat,
+                                                              max(3, args.repeat // 2)), '',
              '## Detector network alone (ms)', '',
              '| runtime | ' + ' | '.join('%s @%.1f' % (m, s) for m in models for s in SHRINKS) + ' |',
              '|---|' + '---:|' * (len(models) * len(SHRINKS))]
