@@ -117,6 +117,14 @@ def test_predict_outputs_named_after_inputs_with_video_crops_and_json(tmp_path, 
     assert (summary['images'], summary['frames'], summary['videos']) == (2, 4, 1)
 
 
+def test_video_progress_counts_sampled_frames(clip, example_images):
+    from maskhub.batch.inputs import WorkItem
+    from maskhub.batch.run import RunOptions, progress_units
+    items = [WorkItem(str(clip), 'video'), WorkItem(str(example_images[0]), 'image')]
+    assert progress_units(items, RunOptions(video_every_n=2)) == 4 + 1      # frames 0, 2, 4, 6 of 7, one image
+    assert progress_units(items, RunOptions()) == 7 + 1
+
+
 def test_out_is_never_overwritten_without_exist_ok(tmp_path, example_images, monkeypatch, capsys):
     image = str(example_images[0])
     out = tmp_path / 'run'
