@@ -102,6 +102,9 @@ def test_video_frames_get_frame_and_timestamp(tmp_path, example_images):
     assert sorted(df['timestamp_s'].unique()) == pytest.approx([0.0, 0.3, 0.6, 0.9])
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames'] == 4 and summary['images'] == 0 and summary['videos'] == 1
+    images = pd.read_csv(out / 'images.csv')          # one row per sampled frame, faces counted per frame
+    assert list(images['frame']) == [0, 3, 6, 9] and (images['status'] != 'error').all()
+    assert list(images['faces']) == list(df.groupby('frame').size().reindex([0, 3, 6, 9], fill_value=0))
 
 
 def test_resume_skips_finished_items(tmp_path, example_images):

@@ -216,3 +216,13 @@ def test_disk_filling_up_mid_run_stops_cleanly_and_resumes(tmp_path, example_ima
         pd.testing.assert_frame_equal(sorted_predictions(out), sorted_predictions(clean))
         assert sorted(pd.read_csv(out / 'images.csv')['path']) == sorted(inputs)
         assert sorted(p.name for p in (out / 'images').iterdir()) == sorted(p.name for p in (clean / 'images').iterdir())
+
+
+def test_fault_test_kill_9_and_resume_keeps_every_input_exactly_once(tmp_path):
+    """The small version of `python -m maskhub.batch.faulttest`: 30 real photos and odd entries, two
+    SIGKILLs of `maskhub predict` at random journal positions, then --resume."""
+    from maskhub.batch.faulttest import run_fault_test
+    result = run_fault_test(tmp_path, count=30, odd_fraction=0.2, kills=2, seed=5, threads=1, timeout_s=300)
+    assert result['checks'] == {name: True for name in result['checks']}, result
+    assert all(k['killed'] for k in result['kills']) and result['odd'] == 6
+    assert result['status_counts'].get('error', 0) >= 4 and result['faces'] > 0

@@ -4,14 +4,19 @@
 
 Same routes, protocol and answers as ``hub serving start`` (it builds PaddleHub's Flask app with
 ``paddlehub.serving.app_compat.create_app``), plus what ``hub serving`` cannot set: it listens on
-127.0.0.1 unless ``--host`` says otherwise, and Flask's ``MAX_CONTENT_LENGTH`` refuses a larger body
-with HTTP 413 before reading it. One process, one request at a time.
+127.0.0.1 unless ``--host`` says otherwise, a body over ``--max-request-mb`` is refused with HTTP 413
+before it is read, every protocol error (413, 415, 400 for a body that is not a JSON object, 404, 405,
+500) is the protocol's JSON ``{"status": "101", "msg": ...}``, and clients are served concurrently
+with the detector shared fairly, one image at a time (``maskhub.serving.lane``). This is the
+documented way to expose the endpoint (behind a reverse proxy for TLS if it leaves the machine).
 """
 import logging
 import sys
 from pathlib import Path
 
 from maskhub.serving.limits import MB, ServingLimits
+
+log = logging.getLogger(__name__)
 
 
 def load_module(spec):
@@ -31,10 +36,30 @@ def module_config(module):
 
 
 def build_app(modules, max_request_bytes):
+    """PaddleHub's app for ``modules``, with every error answered as the protocol's JSON."""
     from paddlehub.serving import app_compat
+    from werkzeug.exceptions import HTTPException
+
+    from maskhub.serving import protocol
     app = app_compat.create_app(init_flag=False, configs={m.name: module_config(m) for m in modules})
     app.config['MAX_CONTENT_LENGTH'] = int(max_request_bytes)
+    protocol.install(max_request_bytes)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err):
+        return protocol.error_response(err.code, protocol.http_error_message(err.code))
+
+    @app.errorhandler(Exception)
+    def unexpected_error(err):        # PaddleHub's file logger cannot log it; answer JSON, log here
+        log.exception('unexpected error on %s', _request_path())
+        return protocol.error_response(500, 'internal server error (%s); the server keeps running'
+                                       % type(err).__name__)
     return app
+
+
+def _request_path():
+    from flask import request
+    return request.path
 
 
 def add_arguments(parser):
@@ -53,7 +78,9 @@ def serve(args):
         from maskhub.errors import UsageError
         raise UsageError('--max-request-mb must be > 0')
     app = build_app([load_module(spec) for spec in args.modules], args.max_request_mb * MB)
-    app.run(host=args.host, port=args.port, debug=False, threaded=False)
+    # threads accept clients concurrently; the detector itself runs on one lane thread, one image at a time
+    # in arrival order (maskhub.serving.lane), so a heavy request cannot hold it for all its images
+    app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
 
