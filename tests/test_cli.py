@@ -164,9 +164,14 @@ def test_dev_data_missing_is_one_line_naming_it(no_shared, tmp_path, capsys):
         assert cli(argv) == 2, argv
         one_line_error(capsys.readouterr().err, '/nonexistent/maskhub-shared', 'MASKHUB_SHARED', 'voc:DIR')
     assert not (tmp_path / 'w').exists() and not (tmp_path / 'r').exists()
+    from finetune.evaluate import main as finetune_evaluate
     from finetune.upsample_check import main as upsample_check
-    assert upsample_check(['--max-images', '2']) == 2
-    one_line_error(capsys.readouterr().err, 'MASKHUB_SHARED')
+    from maskhub.data.splits import main as make_splits
+    for tool, argv in ((upsample_check, ['--max-images', '2']), (make_splits, []),
+                       (finetune_evaluate, ['--config', 'finetune/configs/mask_classifier.yml', '--weights',
+                                            'hub_modules/pyramidbox_lite_mobile_mask/model/classifier.pdparams'])):
+        assert tool(argv) == 2
+        one_line_error(capsys.readouterr().err, 'MASKHUB_SHARED')
     code, _, err = run_cli('tools.convert_official_weights', env={'MASKHUB_SHARED': '/nonexistent/maskhub-shared'})
     assert code == 2
     one_line_error(err, 'detector.json', 'MASKHUB_SHARED')
