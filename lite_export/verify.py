@@ -61,8 +61,14 @@ def validation_images(n_wider=14, n_mask=10):
     return [p for p in paths if p.is_file()]
 
 
+def bundled_images():
+    """Real photos shipped with the repository (examples/images): the default without the development data."""
+    return sorted((REPO_ROOT / 'examples' / 'images').glob('*.jpg'))
+
+
 def default_images():
-    return reference_images() + validation_images()
+    """The official reference set and the val splits of the development data, else examples/images."""
+    return reference_images() + validation_images() or bundled_images()
 
 
 def reference_model_dir(bundle_dir, app_config):
@@ -94,7 +100,8 @@ def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference
     app_config = read_app_config(bundle_dir)
     images = [Path(p) for p in (images if images is not None else default_images())]
     if not images:
-        raise FileNotFoundError('no verification images found (is %s there?)' % shared_dir())
+        raise FileNotFoundError('no verification images: give image files (--images), or put the development data '
+                                'at %s (MASKHUB_SHARED)' % shared_dir())
     reference_dir = Path(reference) if reference else reference_model_dir(bundle_dir, app_config)
     ref = MaskDetector(str(reference_dir), backend='paddle', precision='fp32')
     lite = lite_app_detector(bundle_dir, variant)

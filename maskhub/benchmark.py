@@ -33,11 +33,11 @@ MODELS = ('mobile', 'mobile_crowd', 'server')
 
 
 def add_arguments(parser):
-    parser.add_argument('--models', default=','.join(MODELS))
+    parser.add_argument('--models', default=','.join(MODELS), help='models to measure, comma-separated')
     parser.add_argument('--image', default=str(REPO / 'examples' / 'images' / 'maksssksksss389.jpg'),
                         help='image resized to 640x480 for the per-frame timings')
     parser.add_argument('--repeat', type=int, default=10, help='timed runs per measurement (the fastest is reported)')
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=2, help='CPU threads of every runtime')
     parser.add_argument('--batch-images', type=int, default=30, help='640x480 JPEGs in the batch folder')
     parser.add_argument('--parity-images', type=int, default=8, help='WIDER val and mask val images each (+ the 6 '
                                                                      'reference images) for the parity check')
@@ -45,7 +45,7 @@ def add_arguments(parser):
                                                                   'precisions (0: skip)')
     parser.add_argument('--no-int8', action='store_true', help='skip INT8 (NNCF quantisation of each model, ~30 s)')
     parser.add_argument('--no-lite', action='store_true', help='skip Paddle-Lite (exports a bundle per model)')
-    parser.add_argument('--out', default=str(REPO / 'runs' / 'bench'), help='folder for benchmark.md / .json')
+    parser.add_argument('--out', default='runs/bench', help='folder for benchmark.md / .json')
     parser.add_argument('--report', action='store_true', help='write reports/benchmark.md (and .json) instead')
 
 

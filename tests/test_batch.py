@@ -84,7 +84,8 @@ def test_predict_writes_run_folder_and_reports_bad_items(tmp_path, bad_inputs, e
     assert summary['errors'] == 6 and summary['images'] == 6
     assert summary['faces'] == len(predictions) > 0
     assert summary['mask'] + summary['no_mask'] == summary['faces']
-    assert len(list((out / 'images').glob('*.jpg'))) == 6
+    saved = sorted(p.name for p in (out / 'images').iterdir())
+    assert saved == sorted([p.name for p in example_images[:3]] + ['deep16.png', 'grey.png', 'rgba.png'])
 
 
 def test_video_frames_get_frame_and_timestamp(tmp_path, example_images):
@@ -99,7 +100,11 @@ def test_video_frames_get_frame_and_timestamp(tmp_path, example_images):
     df = pd.read_csv(out / 'predictions.csv')
     assert sorted(df['frame'].unique()) == [0, 3, 6, 9]
     assert sorted(df['timestamp_s'].unique()) == pytest.approx([0.0, 0.3, 0.6, 0.9])
-    assert json.loads((out / 'summary.json').read_text())['images'] == 4
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames'] == 4 and summary['images'] == 0 and summary['videos'] == 1
+    images = pd.read_csv(out / 'images.csv')          # one row per sampled frame, faces counted per frame
+    assert list(images['frame']) == [0, 3, 6, 9] and (images['status'] != 'error').all()
+    assert list(images['faces']) == list(df.groupby('frame').size().reindex([0, 3, 6, 9], fill_value=0))
 
 
 def test_resume_skips_finished_items(tmp_path, example_images):

@@ -3,7 +3,9 @@
 Greyscale, RGBA / palette and 16-bit images are converted to 8-bit BGR. Images above
 ``max_pixels`` are decoded at a reduced size (JPEG decodes at 1/2, 1/4 or 1/8 scale directly,
 keeping memory bounded) and ``LoadedImage.scale`` maps boxes back to original pixels; images
-above ``refuse_pixels`` are refused outright.
+above ``refuse_pixels`` are refused outright. In a process that loaded Paddle before maskhub (``hub
+serving``, ``hub run``) zlib is unsafe (``maskhub.io.zlib_order``): there every image but a JPEG is
+decoded by a clean helper process, with the same limits and answers.
 """
 import io
 from dataclasses import dataclass
@@ -13,8 +15,11 @@ import numpy as np
 from PIL import Image
 
 from maskhub.io.errors import ItemError
+from maskhub.io.clean_decoder import clean_decoder
 from maskhub.io.paths import input_problem
+from maskhub.io.zlib_order import zlib_bound_to_paddle
 
+JPEG_MAGIC = b'\xff\xd8\xff'      # JPEG decoding never touches zlib
 DEFAULT_MAX_PIXELS = 16_000_000
 DEFAULT_REFUSE_PIXELS = 400_000_000
 Image.MAX_IMAGE_PIXELS = None       # we enforce our own limits from the header
@@ -71,6 +76,12 @@ def decode_image(data, item='<bytes>', max_pixels=DEFAULT_MAX_PIXELS, refuse_pix
     """Encoded bytes -> LoadedImage, or ImageError(item, reason)."""
     if not data:
         raise ImageError(item, 'empty file (0 bytes)')
+    if not data.startswith(JPEG_MAGIC) and zlib_bound_to_paddle():
+        # PNG, TIFF, ... inflate with zlib, unusable in this process (Paddle loaded before maskhub)
+        status, value = clean_decoder().decode(bytes(data), item, max_pixels, refuse_pixels)
+        if status != 'ok':
+            raise ImageError(item, value)
+        return LoadedImage(*value)
     (width, height), fmt = _header_size(data, item)
     pixels = width * height
     if pixels > refuse_pixels:

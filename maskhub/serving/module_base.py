@@ -7,6 +7,7 @@ method and ``hub run`` live here once. The weights are the module directory's ``
 import argparse
 import ast
 import inspect
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -47,8 +48,16 @@ class MaskHubModule(Module):
         directory = getattr(self, 'directory', None) or Path(inspect.getfile(type(self))).parent
         self.model_dir = module_model_dir(directory, self.name)
         self.use_gpu, self.threads = bool(use_gpu), threads
+        from maskhub.serving import protocol
         from maskhub.serving.limits import ServingLimits
         self.limits = ServingLimits.from_env()
+        # protocol errors as JSON and the body limit, also in the Flask app `hub serving` builds itself
+        protocol.install(self.limits.max_body_bytes)
+        from maskhub.io.zlib_order import zlib_bound_to_paddle
+        if zlib_bound_to_paddle():
+            logging.getLogger(__name__).warning(
+                'Paddle was loaded before maskhub in this process, so the system zlib is bound to Paddle\'s copy '
+                '(maskhub/io/zlib_order.py): images other than JPEG are decoded in a helper process')
         self._detector, self._detector_key = None, None
         self.detector      # load now, so a broken model fails at load time rather than on the first request
 
