@@ -94,26 +94,33 @@ def evaluate_classifier(classifier, cache, batch_size=64):
             'balanced_accuracy': float(np.mean(per_class)), 'per_class_accuracy': per_class}
 
 
-def main(argv=None):
-    """Evaluate given weights exactly as the per-epoch validation of a training config does."""
-    import argparse
+def add_arguments(parser):
+    parser.add_argument('--config', required=True, help='a finetune/configs/*.yml')
+    parser.add_argument('--weights', required=True, help='detector or classifier .pdparams')
+    parser.add_argument('--val-data', metavar='SPEC', help="validation images instead of the config's data.val "
+                        "(voc:DIR | wider:GT_FILE[:IMAGES] | yaml:FILE | dev:NAME)")
+
+
+def run(args):
     import json
-    import logging
 
     from finetune.train import TASKS, load_config, load_matching_weights
     from maskhub.config import load_builtin_config
     from maskhub.data.paths import REPO_ROOT
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument('--config', required=True, help='a finetune/configs/*.yml')
-    parser.add_argument('--weights', required=True, help='detector or classifier .pdparams')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, force=True)
     cfg = load_config(args.config)
+    if args.val_data:
+        cfg = dict(cfg, data=dict(cfg.get('data') or {}, train=[args.val_data], val=[args.val_data]))
     task = TASKS[cfg['task']](cfg, load_builtin_config(cfg['model_config']))
     load_matching_weights(task.model, REPO_ROOT / args.weights)
     print(json.dumps(task.evaluate(task.model)))
+    return 0
+
+
+def main(argv=None):
+    """Evaluate given weights exactly as the per-epoch validation of a training config does."""
+    from maskhub.cli import standalone
+    return standalone('python -m finetune.evaluate', main.__doc__, add_arguments, run, argv)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -49,7 +49,8 @@ def add_arguments(parser):
     parser.add_argument('--model', default='mobile', help="model name or directory")
     parser.add_argument('--data', default='dev:wider-val',
                         help='labelled images: voc:DIR | wider:GT_FILE[:IMAGES] | yaml:FILE | dev:NAME')
-    parser.add_argument('--shrink', type=float, default=0.5, help='detector input scale of both runs')
+    parser.add_argument('--shrink', type=float, default=None,
+                        help="detector input scale of both runs (default: the model config's)")
     parser.add_argument('--upsample', type=float, default=2.0, help='upsampling of the shrunken pixels')
     parser.add_argument('--max-images', type=int, help='at most N images, spread over the set')
     parser.add_argument('--threads', type=int, help='CPU threads (default: all cores)')
@@ -58,6 +59,7 @@ def add_arguments(parser):
 def run(args):
     samples = spread_subset(load_samples(args.data), args.max_images)
     detector = load_detector(args.model, threads=args.threads)
+    args.shrink = detector.config.options(args.shrink)[0]
     runs = {'shrink %g' % args.shrink: 1.0, 'shrink %g, upsampled %gx' % (args.shrink, args.upsample): args.upsample}
     results = {}
     for name, upsample in runs.items():

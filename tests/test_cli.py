@@ -117,6 +117,14 @@ def test_predict_outputs_named_after_inputs_with_video_crops_and_json(tmp_path, 
     assert (summary['images'], summary['frames'], summary['videos']) == (2, 4, 1)
 
 
+def test_video_progress_counts_sampled_frames(clip, example_images):
+    from maskhub.batch.inputs import WorkItem
+    from maskhub.batch.run import RunOptions, progress_units
+    items = [WorkItem(str(clip), 'video'), WorkItem(str(example_images[0]), 'image')]
+    assert progress_units(items, RunOptions(video_every_n=2)) == 4 + 1      # frames 0, 2, 4, 6 of 7, one image
+    assert progress_units(items, RunOptions()) == 7 + 1
+
+
 def test_out_is_never_overwritten_without_exist_ok(tmp_path, example_images, monkeypatch, capsys):
     image = str(example_images[0])
     out = tmp_path / 'run'
@@ -156,9 +164,14 @@ def test_dev_data_missing_is_one_line_naming_it(no_shared, tmp_path, capsys):
         assert cli(argv) == 2, argv
         one_line_error(capsys.readouterr().err, '/nonexistent/maskhub-shared', 'MASKHUB_SHARED', 'voc:DIR')
     assert not (tmp_path / 'w').exists() and not (tmp_path / 'r').exists()
+    from finetune.evaluate import main as finetune_evaluate
     from finetune.upsample_check import main as upsample_check
-    assert upsample_check(['--max-images', '2']) == 2
-    one_line_error(capsys.readouterr().err, 'MASKHUB_SHARED')
+    from maskhub.data.splits import main as make_splits
+    for tool, argv in ((upsample_check, ['--max-images', '2']), (make_splits, []),
+                       (finetune_evaluate, ['--config', 'finetune/configs/mask_classifier.yml', '--weights',
+                                            'hub_modules/pyramidbox_lite_mobile_mask/model/classifier.pdparams'])):
+        assert tool(argv) == 2
+        one_line_error(capsys.readouterr().err, 'MASKHUB_SHARED')
     code, _, err = run_cli('tools.convert_official_weights', env={'MASKHUB_SHARED': '/nonexistent/maskhub-shared'})
     assert code == 2
     one_line_error(err, 'detector.json', 'MASKHUB_SHARED')

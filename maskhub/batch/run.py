@@ -15,6 +15,7 @@ a disk that fills up mid-run stops the run with ``OutputFullError``, the journal
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from maskhub.io.paths import DEFAULT_MIN_FREE_MB, check_output_dir
 from maskhub.io.video import VideoError, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
+PREFETCH_IMAGES = 2       # images decoded ahead of the one being predicted
 
 
 class OutputFullError(OSError):
@@ -55,8 +57,8 @@ class RunOptions:
     extra: dict = field(default_factory=dict)
 
 
-def _process_image(detector, item, opts, artifacts, frames=None, progress=None):
-    loaded = read_image(item.path)
+def _process_image(detector, item, opts, artifacts, frames=None, progress=None, preloaded=None):
+    loaded = preloaded.result() if preloaded is not None else read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
     if artifacts is not None:
@@ -106,18 +108,21 @@ def progress_units(items, opts):
                for it in items)
 
 
-def process_item(detector, item, opts, artifacts=None, frames=None, progress=None):
+def process_item(detector, item, opts, artifacts=None, frames=None, progress=None, preloaded=None):
     """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
 
     ``artifacts``: the run's ``RunArtifacts`` (annotated images, videos, crops), or None;
-    ``progress``: called with the number of images / frames done, as they are done.
+    ``progress``: called with the number of images / frames done, as they are done;
+    ``preloaded``: for an image, a future of its ``read_image`` (decoded ahead by ``run_batch``'s reader).
 
     A bad item never raises: the failure is recorded in the entry's ``errors``. Running out of disk
     space does raise (``is_out_of_space``): the run must stop, not record the item as failed.
     """
     try:
-        handler = _process_video if item.kind == 'video' else _process_image
-        results, errors = handler(detector, item, opts, artifacts, frames, progress)
+        if item.kind == 'video':
+            results, errors = _process_video(detector, item, opts, artifacts, frames, progress)
+        else:
+            results, errors = _process_image(detector, item, opts, artifacts, frames, progress, preloaded)
         entry = make_entry(item.path, item.kind, results, errors)
     except (ImageError, VideoError) as err:
         entry = failed_entry(item.path, item.kind, err.reason)
@@ -202,10 +207,18 @@ def run_batch(detector, inputs, out_dir, opts=None):
     done = 0
     bar = tqdm(total=progress_units(run.todo, opts) if opts.progress else 0, desc='predict', unit='image',
                disable=not opts.progress)
-    with JournalWriter(run.journal_path) as journal, bar:
+    todo, ahead = list(run.todo), {}
+    # a reader thread decodes the next images while the networks run on this one (JPEG decoding and the
+    # inference runtimes release the GIL)
+    with JournalWriter(run.journal_path) as journal, bar, \
+            ThreadPoolExecutor(1, thread_name_prefix='maskhub-reader') as reader:
         try:
-            for item in run.todo:
-                entry = process_item(detector, item, opts, run.artifacts, progress=bar.update)
+            for i, item in enumerate(todo):
+                for j in range(i, min(i + 1 + PREFETCH_IMAGES, len(todo))):
+                    if j not in ahead and todo[j].kind != 'video':
+                        ahead[j] = reader.submit(read_image, todo[j].path)
+                entry = process_item(detector, item, opts, run.artifacts, progress=bar.update,
+                                     preloaded=ahead.pop(i, None))
                 journal.append(entry)
                 run.entries[item.path] = entry
                 done += 1

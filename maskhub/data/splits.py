@@ -3,7 +3,6 @@
 The split is computed once (``python -m maskhub.data.splits``) and committed under ``splits/`` so that
 every training and evaluation run sees the same images. Keys are ``source/id``.
 """
-import argparse
 import random
 from pathlib import Path
 
@@ -101,7 +100,17 @@ def wider_samples(split):
     return read_wider(p['gt_file'], p['images_root'], p['%s_split' % split])
 
 
-if __name__ == '__main__':
-    argparse.ArgumentParser(description='rewrite maskhub/data/splits/mask_{train,val}.txt').parse_args()
+def _run(args):
     tr, va = write_mask_split()
     print('train %d, val %d' % (len(tr), len(va)))
+    return 0
+
+
+def main(argv=None):
+    from maskhub.cli import standalone
+    return standalone('python -m maskhub.data.splits', 'rewrite maskhub/data/splits/mask_{train,val}.txt from the '
+                      'development data', lambda parser: None, _run, argv)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

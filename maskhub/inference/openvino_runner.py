@@ -7,8 +7,7 @@ OpenVINO's Paddle frontend: the same files Paddle Inference runs, no conversion 
 The model keeps its dynamic input shape (batch, height, width), so one compiled model serves every image
 size. ``precision`` maps to the plugin's ``INFERENCE_PRECISION_HINT``: 'fp32' -> f32 (set explicitly: on a
 CPU with AMX the plugin's own default is bf16), 'bf16' -> bf16, 'int8' -> a post-training-quantised IR
-written by ``python -m maskhub.inference.quantise`` (``model_file``; its non-quantised layers in bf16 where
-the CPU has it, else f32).
+written by ``python -m maskhub.inference.quantise`` (``model_file``; its non-quantised layers in f32).
 """
 import os
 import weakref
@@ -55,7 +54,9 @@ class OpenVINORunner:
             if model_file is None or not model_file.is_file():
                 raise FileNotFoundError('no INT8 model %s: quantise it first (python -m maskhub.inference.quantise '
                                         '<model>)' % model_file)
-            hint = 'bf16' if has_bf16(flags) else 'f32'
+            # f32 for the layers NNCF left in float: with the bf16 hint this INT8 graph's outputs are wrong
+            # (face scores near 1 everywhere, measured), with f32 they stay close to the fp32 model
+            hint = 'f32'
         elif precision in HINTS:
             model_file = prefix.with_suffix('.pdmodel')
             if not model_file.is_file() or not prefix.with_suffix('.pdiparams').is_file():
@@ -68,9 +69,12 @@ class OpenVINORunner:
         self.threads = int(threads or default_threads())
         core = ov.Core()
         model = core.read_model(str(model_file))
+        # no CPU pinning: the detector and the classifier alternate, often on a CPU shared with other jobs,
+        # and threads bound to cores that are busy wait for them (measured: lower, steadier latency)
         self.compiled = core.compile_model(model, 'CPU', {'INFERENCE_NUM_THREADS': self.threads,
                                                           'INFERENCE_PRECISION_HINT': hint,
-                                                          'PERFORMANCE_HINT': 'LATENCY'})
+                                                          'PERFORMANCE_HINT': 'LATENCY',
+                                                          'ENABLE_CPU_PINNING': False})
         self.request = self.compiled.create_infer_request()
         self.pid = os.getpid()
         _LIVE.add(self)

@@ -9,7 +9,6 @@ from the pipeline's own stages on the WIDER FACE and mask *train* splits: detect
 default shrink and the classifier crops of the faces the fp32 model finds. Whether INT8 may be used by
 default is decided by the parity rule (``maskhub.inference.parity``; ``python -m maskhub bench`` reports it).
 """
-import argparse
 import json
 import logging
 import time
@@ -81,16 +80,21 @@ def _nncf_version():
     return nncf.__version__
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m maskhub.inference.quantise', description=__doc__.split('\n')[0])
+def add_arguments(parser):
     parser.add_argument('model', help="'mobile', 'mobile_crowd', 'server' or a model directory")
     parser.add_argument('--images', type=int, default=32, help='calibration images (default 32)')
-    parser.add_argument('--out', default=None)
-    parser.add_argument('--threads', type=int, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+    parser.add_argument('--out', default=None, help="folder of the INT8 IR (default: the model directory's)")
+    parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: all cores)')
+
+
+def run(args):
     print(json.dumps(quantise_model(args.model, args.out, args.images, args.threads), indent=2))
     return 0
+
+
+def main(argv=None):
+    from maskhub.cli import standalone
+    return standalone('python -m maskhub.inference.quantise', __doc__.split('\n')[0], add_arguments, run, argv)
 
 
 if __name__ == '__main__':

@@ -84,7 +84,8 @@ def add_arguments(parser):
                            '--hostile-fraction hostile bodies mixed in; server RSS sampled (always appends)')
     mode.add_argument('--rss-profile', action='store_true',
                       help='server RSS after requests of growing size, one at a time (always appends)')
-    parser.add_argument('--hostile-fraction', type=float, default=0.1)
+    parser.add_argument('--hostile-fraction', type=float, default=0.1,
+                        help='--soak: share of the requests that carry a hostile body')
     parser.add_argument('--seed', type=int, default=0, help='seed of the soak plan (which requests are hostile)')
 
 
