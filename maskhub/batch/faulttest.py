@@ -22,12 +22,10 @@ import os
 import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import cv2
@@ -36,6 +34,7 @@ import pandas as pd
 
 from maskhub.batch.journal import JOURNAL, QUARANTINE
 from maskhub.inference.registry import REPO_ROOT
+from maskhub.io.images import png_header_only
 
 ODD_KINDS = ('empty', 'truncated_jpeg', 'text', 'folder_named_jpg', 'symlink_loop', 'broken_symlink', 'fifo',
              'png_header_30000', 'grey_png', 'deep16_png', 'palette_png')
@@ -47,13 +46,6 @@ def source_photos():
     if not photos:
         raise FileNotFoundError('no photos in examples/images or tests/data/reference/images')
     return photos
-
-
-def _png_header_only(width, height):
-    def chunk(kind, payload):
-        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
-    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
-            + chunk(b'IDAT', zlib.compress(b'\x00' * 64)) + chunk(b'IEND', b''))
 
 
 def make_odd(path, kind, photo):
@@ -74,7 +66,7 @@ def make_odd(path, kind, photo):
     elif kind == 'fifo':
         os.mkfifo(path)
     elif kind == 'png_header_30000':
-        path.with_suffix('.png').write_bytes(_png_header_only(30000, 30000))
+        path.with_suffix('.png').write_bytes(png_header_only(30000, 30000))
         return path.with_suffix('.png')
     else:
         image = cv2.imread(str(photo))

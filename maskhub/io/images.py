@@ -8,6 +8,8 @@ serving``, ``hub run``) zlib is unsafe (``maskhub.io.zlib_order``): there every 
 decoded by a clean helper process, with the same limits and answers.
 """
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -70,6 +72,15 @@ def to_bgr8(image, item):
     if image.shape[2] == 1:
         return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
     return image
+
+
+def png_header_only(width, height):
+    """The bytes of a PNG whose header claims ``width`` x ``height`` but holds no such pixels: what a
+    decompression bomb looks like to the size check (used by the fault and soak tests)."""
+    def chunk(kind, payload):
+        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\x00' * 64)) + chunk(b'IEND', b''))
 
 
 def decode_image(data, item='<bytes>', max_pixels=DEFAULT_MAX_PIXELS, refuse_pixels=DEFAULT_REFUSE_PIXELS):

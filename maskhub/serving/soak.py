@@ -14,13 +14,13 @@ after each and its peak (``VmHWM``).
 import base64
 import json
 import random
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
+
+from maskhub.io.images import png_header_only
 
 HOSTILE_KINDS = ('nested_json', 'json_list', 'json_string', 'form_content_type', 'no_content_type', 'invalid_json',
                  'over_body_limit', 'invalid_base64', 'not_an_image', 'truncated_jpeg', 'png_header_30000',
@@ -29,13 +29,6 @@ HOSTILE_KINDS = ('nested_json', 'json_list', 'json_string', 'form_content_type',
 
 def _b64(data):
     return base64.b64encode(data).decode('ascii')
-
-
-def _png_header_only(width, height):
-    def chunk(kind, payload):
-        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
-    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
-            + chunk(b'IDAT', zlib.compress(b'\x00' * 64)) + chunk(b'IEND', b''))
 
 
 def _encoded(image, ext, params=()):
@@ -67,7 +60,7 @@ class Bodies:
             'invalid_base64': {'json': {'images': ['not base64 at all!']}},
             'not_an_image': {'json': {'images': [_b64(b'hello, this is text' * 50)]}},
             'truncated_jpeg': {'json': {'images': [_b64(jpeg[:len(jpeg) // 2])]}},
-            'png_header_30000': {'json': {'images': [_b64(_png_header_only(30000, 30000))]}},
+            'png_header_30000': {'json': {'images': [_b64(png_header_only(30000, 30000))]}},
             'flat_png_8000': {'json': {'images': [_b64(flat_png)], 'shrink': 1}},       # decoded, then refused
             'jpeg_12mp_shrink4': {'json': {'images': [_b64(flat12)], 'shrink': 4}},
             'too_many_images': {'json': {'images': [_b64(jpeg)] * 17}},
