@@ -23,19 +23,30 @@ def case(request):
     return load_case(request.param)
 
 
-@pytest.fixture(scope='module', params=RUNTIMES)
-def fp32_detector(request, tmp_path_factory):
+@pytest.fixture(scope='session')
+def parity_detectors(tmp_path_factory):
+    """MaskDetector('mobile') per runtime at fp32, built once (the Paddle-Lite bundle is exported once)."""
+    built = {}
+
+    def get(runtime):
+        if runtime not in built:
+            from maskhub import MaskDetector
+            if runtime == 'lite':
+                from lite_export.export import export_bundle
+                bundle = tmp_path_factory.mktemp('parity_lite')
+                export_bundle('mobile', bundle, targets=('x86',))
+                built[runtime] = MaskDetector(bundle, backend='lite', precision='fp32')
+            else:
+                built[runtime] = MaskDetector('mobile', backend=runtime, precision='fp32', threads=2)
+        return built[runtime]
+    return get
+
+
+@pytest.fixture(params=RUNTIMES)
+def fp32_detector(request, parity_detectors):
     """MaskDetector('mobile') on one runtime at fp32 (Paddle-Lite from a bundle exported into a tmp dir)."""
-    from maskhub import MaskDetector
-    if request.param == 'openvino':
-        pytest.importorskip('openvino')
-    if request.param == 'lite':
-        pytest.importorskip('paddlelite')
-        from lite_export.export import export_bundle
-        bundle = tmp_path_factory.mktemp('parity_lite')
-        export_bundle('mobile', bundle, targets=('x86',))
-        return MaskDetector(bundle, backend='lite', precision='fp32')
-    return MaskDetector('mobile', backend=request.param, precision='fp32', threads=2)
+    pytest.importorskip({'openvino': 'openvino', 'lite': 'paddlelite'}.get(request.param, 'paddle'))
+    return parity_detectors(request.param)
 
 
 @pytest.fixture(scope='module')

@@ -36,6 +36,9 @@ def test_auto_choice_by_cpu_flags(monkeypatch):
     assert pick(AVX2_EPYC, openvino_installed=True) == ('openvino', 'fp32')
     assert pick(AMX_XEON, openvino_installed=False) == ('paddle', 'fp32')
     assert pick(AMX_XEON, use_gpu=True) == ('paddle', 'fp32')
+    monkeypatch.setattr(runtimes, 'gpu_available', lambda: True)       # a CUDA Paddle and an NVIDIA device
+    assert pick(AMX_XEON, use_gpu=None) == ('paddle', 'fp32')
+    assert pick(AMX_XEON, use_gpu=False, openvino_installed=True) == ('openvino', 'fp32')
     # had bf16 passed, only a CPU with bf16 would get it; an AVX2-only CPU never does
     monkeypatch.setattr(runtimes, 'PARITY_PASSED', frozenset({('openvino', 'bf16')}))
     assert pick(AMX_XEON, openvino_installed=True) == ('openvino', 'bf16')

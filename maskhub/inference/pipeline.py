@@ -64,11 +64,12 @@ class MaskDetector:
             'lite' or 'dygraph' (eager Paddle, for checks); see ``maskhub.inference.runtimes``.
         precision: 'fp32', 'bf16', 'int8' or None (the backend's default for this CPU).
         threads: CPU threads for the runners (default: MASKHUB_THREADS or all cores).
-        use_gpu: run Paddle Inference on GPU 0.
+        use_gpu: True: Paddle Inference on GPU 0; None (default): on GPU 0 with backend 'auto' when one is
+            present (``runtimes.gpu_available``); False: the CPU.
         flags: CPU flags to choose the runtime by (default: this CPU's).
     """
 
-    def __init__(self, model='mobile', backend='auto', precision=None, threads=None, use_gpu=False, flags=None):
+    def __init__(self, model='mobile', backend='auto', precision=None, threads=None, use_gpu=None, flags=None):
         self.model_dir = resolve_model_dir(model)
         self.config = ModelConfig.from_yaml(self.model_dir / 'model.yml')
         self.name = model if isinstance(model, str) and '/' not in model else self.config.name
@@ -76,6 +77,7 @@ class MaskDetector:
         self.detector, self.classifier, self.runtime = build_runners(self.model_dir, backend, precision, threads,
                                                                      use_gpu, flags)
         self.backend, self.precision = self.runtime.backend, self.runtime.precision
+        self.use_gpu = self.runtime.reason.startswith('GPU')
         self._lock = threading.Lock()
         log.info('loaded model %s from %s: %s (%s)', self.name, self.model_dir, self.detector.description,
                  self.runtime.reason)

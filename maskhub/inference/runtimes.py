@@ -13,7 +13,8 @@ runtime is behind it. Backends:
 ``auto`` on a CPU (the ranking measured by ``python -m maskhub bench``, reports/benchmark.md): OpenVINO
 (faster than Paddle Inference at fp32 on the graphs of every model), in bf16 where the CPU has AVX512-BF16
 or AMX-BF16 *and* bf16 passed the parity rule, else fp32; Paddle Inference fp32 when OpenVINO is not
-installed; Paddle Inference on GPU 0 with ``use_gpu=True``. A reduced precision is only ever chosen if it
+installed; Paddle Inference on GPU 0 when one is present (a CUDA build of Paddle and an NVIDIA device;
+``use_gpu=False`` keeps the CPU, ``use_gpu=True`` insists). A reduced precision is only ever chosen if it
 is listed in ``PARITY_PASSED``: same faces at IoU >= 0.9 with detector scores within 5e-3 of fp32 on real
 images, and WIDER val face AP within 0.3 points (``maskhub.inference.parity``; the benchmark re-measures it).
 Measured (reports/benchmark.md): OpenVINO bf16 and Paddle bf16 keep the face AP but move some face scores
@@ -57,17 +58,30 @@ def openvino_available():
     return True
 
 
+def gpu_available():
+    """A CUDA build of Paddle (``paddlepaddle-gpu``) and an NVIDIA device node: checked without importing Paddle."""
+    import glob
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        version('paddlepaddle-gpu')
+    except PackageNotFoundError:
+        return False
+    return bool(glob.glob('/dev/nvidia[0-9]*'))
+
+
 def choose_runtime(flags=None, use_gpu=False, openvino_installed=None):
     """The (backend, precision) ``auto`` picks for a CPU with ``flags`` (default: this CPU's).
 
     Args:
         flags: set of CPU flag names as ``/proc/cpuinfo`` spells them (inject another CPU's for checks).
-        use_gpu: a GPU was asked for: Paddle Inference on GPU, fp32.
+        use_gpu: True: Paddle Inference on GPU 0, fp32; None: the same when ``gpu_available()``; False: CPU.
         openvino_installed: default: whether ``import openvino`` works.
     """
     flags = cpu_flags() if flags is None else frozenset(flags)
     if use_gpu:
         return RuntimeChoice('paddle', 'fp32', 'GPU requested: Paddle Inference on GPU')
+    if use_gpu is None and gpu_available():
+        return RuntimeChoice('paddle', 'fp32', 'GPU present: Paddle Inference on GPU')
     if openvino_installed is None:
         openvino_installed = openvino_available()
     if not openvino_installed:
@@ -161,9 +175,11 @@ def build_runners(model_dir, backend='auto', precision=None, threads=None, use_g
     model_dir = Path(model_dir)
     if backend == 'auto':
         choice = choose_runtime(flags, use_gpu)
+        use_gpu = choice.reason.startswith('GPU')
         if precision is not None and precision != choice.precision:
             choice = RuntimeChoice(choice.backend, precision, '%s; precision %s as asked' % (choice.reason, precision))
     else:
+        use_gpu = bool(use_gpu)
         precision = precision or default_precision(backend, flags)
         choice = RuntimeChoice(backend, precision, 'backend %s asked' % backend)
     if choice.backend == 'dygraph':
