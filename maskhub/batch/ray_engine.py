@@ -29,7 +29,9 @@ from tqdm import tqdm
 
 from maskhub.batch.inputs import WorkItem
 from maskhub.batch.journal import JournalWriter, is_out_of_space
+from maskhub.batch.outputs import write_table
 from maskhub.batch.run import RunOptions, finish_run, open_run, out_of_space, process_item, run_options
+from maskhub.errors import MaskhubError
 from maskhub.io.tables import rows_to_dataframe
 from maskhub.io.video import VideoError, frame_step, video_info
 
@@ -41,7 +43,7 @@ PARTS = 'parts'
 CRASH_ONCE_ENV = 'MASKHUB_RAY_CRASH_ONCE'
 
 
-class RayEngineError(RuntimeError):
+class RayEngineError(MaskhubError):
     """Ray missing, a cluster that cannot be reached, a run that cannot complete: one line for the user."""
 
 
@@ -129,7 +131,7 @@ def plan_units(items, opts, chunk_frames):
     units = []
     for item in items:
         ranges = [None]
-        if item.kind == 'video':
+        if item.kind == 'video' and not opts.save_video:      # an annotated video needs one worker
             try:
                 count, fps = video_info(item.path)
             except VideoError:
@@ -169,18 +171,18 @@ def join_video_entries(chunks):
 class PredictActor:
     """A Ray Data worker: one detector, loaded once, predicting batches of work units."""
 
-    def __init__(self, model, detector_kwargs, opts, images_dir=None, crash_once=None, cwd=None):
+    def __init__(self, model, detector_kwargs, opts, artifacts=None, crash_once=None, cwd=None):
         threads = detector_kwargs.get('threads')
         if threads and 'paddle' not in sys.modules:
             # Ray Data calls the actor from a thread of its own, and OpenMP gives a new thread the count of
             # OMP_NUM_THREADS (read when Paddle loads), not the count Paddle sets here: make them agree
             os.environ['OMP_NUM_THREADS'] = str(threads)
-        from maskhub.inference.registry import load_detector
+        from maskhub.inference.loader import load_detector
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)            # relative input paths mean what they meant to the driver
         self.detector = load_detector(model, **detector_kwargs)
         self.opts = opts
-        self.images_dir = Path(images_dir) if images_dir else None
+        self.artifacts = artifacts   # annotated images / crops, written by the worker into the run folder
         self.crash_once = crash_once
 
     def _maybe_crash(self):
@@ -201,7 +203,7 @@ class PredictActor:
             if i == min(1, n - 1):
                 self._maybe_crash()          # mid-batch: one unit done, the rest not
             frames = None if start < 0 else (int(start), None if stop < 0 else int(stop))
-            entry = process_item(self.detector, WorkItem(str(path), str(kind)), self.opts, self.images_dir, frames)
+            entry = process_item(self.detector, WorkItem(str(path), str(kind)), self.opts, self.artifacts, frames)
             entry['model_name'] = self.detector.name
             keys.append(str(key))
             entries.append(json.dumps(entry))
@@ -210,11 +212,9 @@ class PredictActor:
 
 def _write_part(parts_dir, index, rows):
     """parts/part-NNNNN.parquet with the predictions table's schema, written whole or not at all."""
-    name = 'part-%05d.parquet' % index
-    tmp = parts_dir / (name + '.tmp')
-    rows_to_dataframe(rows).to_parquet(tmp, index=False)
-    os.replace(tmp, parts_dir / name)
-    return name
+    stem = 'part-%05d' % index
+    write_table(rows_to_dataframe(rows), parts_dir, stem, formats=('parquet',))
+    return stem + '.parquet'
 
 
 def _reconcile_parts(parts_dir, entries):
@@ -246,7 +246,7 @@ def _record(done, parts_dir, next_part, journal, entries):
     return next_part + (1 if rows else 0)
 
 
-def run_ray(model, inputs, out_dir, opts=None, ray_opts=None, backend='inference', use_gpu=False, **detector_kwargs):
+def run_ray(model, inputs, out_dir, opts=None, ray_opts=None, backend='auto', use_gpu=False, **detector_kwargs):
     """Predict every item of ``inputs`` into ``out_dir`` on Ray; returns the summary dict (as ``run_batch``)."""
     opts = opts or RunOptions()
     ray_opts = ray_opts or RayOptions()
@@ -258,8 +258,9 @@ def run_ray(model, inputs, out_dir, opts=None, ray_opts=None, backend='inference
             model = os.path.abspath(str(model))
     ray, started_here = connect(ray_opts.address, ray_opts.num_cpus)
     try:
-        return _run(ray, model, inputs, out_dir, opts, ray_opts, threads,
-                    dict(detector_kwargs, backend=backend, use_gpu=use_gpu, threads=threads))
+        kwargs = dict(use_gpu=use_gpu) if str(model).startswith('paddlehub:') else \
+            dict(detector_kwargs, backend=backend, use_gpu=use_gpu, threads=threads)
+        return _run(ray, model, inputs, out_dir, opts, ray_opts, threads, kwargs)
     finally:
         if started_here:
             ray.shutdown()
@@ -287,9 +288,7 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
                             num_cpus=threads, num_gpus=1 if detector_kwargs.get('use_gpu') else None,
                             fn_constructor_kwargs={'model': model, 'detector_kwargs': detector_kwargs,
                                                    'opts': opts, 'crash_once': os.environ.get(CRASH_ONCE_ENV),
-                                                   'cwd': os.getcwd(),
-                                                   'images_dir': os.path.abspath(run.images_dir) if run.images_dir
-                                                   else None})
+                                                   'cwd': os.getcwd(), 'artifacts': run.artifacts})
         expected = {u['key']: u for u in units}
         seen, pending = set(), {}
         bar = tqdm(total=len(run.todo), desc='predict (ray, %d workers)' % workers, unit='item',
@@ -334,7 +333,7 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
             raise RayEngineError('%d work units did not come back from Ray (e.g. %s); rerun with --resume'
                                  % (len(lost), sorted(lost)[0]))
     # driver_busy_s: the driver's time on results in this run (what bounds a cluster's rate; bench --scaling)
-    options = run_options(opts, model_name or str(model), inputs, engine='ray', ray_address=ray_opts.address,
-                          workers=workers, threads_per_worker=threads, batch_size=ray_opts.batch_size,
-                          driver_busy_s=round(driver_s, 3))
-    return finish_run(run.out, run.entries, run.started, options, time.perf_counter() - t0)
+    options = run_options(opts, model_name or str(model), inputs, run.artifacts, engine='ray',
+                          ray_address=ray_opts.address, workers=workers, threads_per_worker=threads,
+                          batch_size=ray_opts.batch_size, driver_busy_s=round(driver_s, 3))
+    return finish_run(run.out, run.entries, run.started, options, time.perf_counter() - t0, opts.formats)

@@ -1,7 +1,7 @@
 """Compare: two runs side by side, faces matched by IoU per image / frame."""
 import streamlit as st
 
-from maskhub.dashboard import cache, compare, media, runs
+from maskhub.dashboard import cache, compare, media
 
 NEEDS_RUNS = False
 
@@ -70,13 +70,6 @@ def inputs_warning(run_a, run_b, overlap, same_as_a):
     return True
 
 
-def version_key(run):
-    """Identifies a run's current files, for the comparison cache."""
-    if run.run_dir is not None:
-        return run.name, str(run.run_dir), runs.run_signature(run.run_dir)
-    return run.name, len(run.predictions), float(run.predictions['confidence'].sum())
-
-
 def side(run, faces, other_faces, frame, title):
     st.markdown('**%s** · `%s` · %d faces' % (title, run.name, len(faces)))
     path = (faces if len(faces) else other_faces)['path'].iloc[0]
@@ -107,7 +100,7 @@ def render(ctx):
         shared = overlap['shared_keys']
         faces_a = compare.only_images(faces_a, shared, overlap['by'])
         faces_b = compare.only_images(faces_b, shared, overlap['by'])
-    key = (version_key(run_a), version_key(run_b))
+    key = (cache.version_key(run_a), cache.version_key(run_b))
     pairs = cache.comparison(key, iou, faces_a, faces_b)
     by = pairs.attrs.get('by', 'path')
     if by == 'name':

@@ -5,8 +5,7 @@ from pathlib import Path
 import altair as alt
 import streamlit as st
 
-from maskhub.dashboard import evaluation
-from maskhub.dashboard.views.compare import version_key
+from maskhub.dashboard import cache, evaluation
 
 NEEDS_RUNS = True
 KINDS = {'VOC folder': evaluation.VOC, 'WIDER ground-truth file': evaluation.WIDER}
@@ -61,7 +60,7 @@ def show_result(result, run):
     cols[0].metric('Face AP@0.5', pct(h['face_ap']))
     cols[1].metric('MASK AP@0.5', pct(h['mask_ap']))
     cols[2].metric('NO MASK AP@0.5', pct(h['no_mask_ap']))
-    cols[3].metric('Mean of the two', pct(h['mask_map']))
+    cols[3].metric('Mean of MASK and NO MASK AP', pct(h['mask_map']))
     at = m['at_score']
     st.subheader('At face score %.2f' % at['score_threshold'])
     cols = st.columns(4)
@@ -127,7 +126,7 @@ def render(ctx):
     signature = cache_signature(spec)
     try:
         samples = _ground_truth(*spec, signature)
-        key = (version_key(run), spec, signature)
+        key = (cache.version_key(run), spec, signature)
         result = _score(key, None, run, samples)
     except evaluation.GroundTruthError as err:
         st.error(str(err))
