@@ -60,7 +60,7 @@ class CleanDecoder:
                 self._conn.send((str(item), max_pixels, refuse_pixels))
                 if not self._conn.poll(self.timeout_s):
                     self._stop()
-                    return 'error', 'decoding took longer than %.0f s' % self.timeout_s
+                    return 'error', 'decoding took longer than %g s' % self.timeout_s
                 return self._conn.recv()
             except (EOFError, OSError) as err:
                 code = self._proc.poll() if self._proc is not None else None
@@ -74,14 +74,17 @@ class CleanDecoder:
 
 
 _decoder = None
+_decoder_pid = None
 _decoder_lock = threading.Lock()
 
 
 def clean_decoder():
-    global _decoder
+    """This process's helper (a forked worker, e.g. ``hub serving --use_multiprocess``, gets its own:
+    the parent's socket must not be shared)."""
+    global _decoder, _decoder_pid
     with _decoder_lock:
-        if _decoder is None:
-            _decoder = CleanDecoder()
+        if _decoder is None or _decoder_pid != os.getpid():
+            _decoder, _decoder_pid = CleanDecoder(), os.getpid()
         return _decoder
 
 

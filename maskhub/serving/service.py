@@ -108,10 +108,11 @@ def _predict_admitted(detector, images, options, shrinks, limits):
         try:
             result = LANE.run(functools.partial(_predict_on_lane, detector, loaded, options, image_name(index),
                                                 release), deadline=deadline)
-        except LaneTimeout:
+        except LaneTimeout as err:
+            where = 'waiting for the detector' if str(err) == 'queued' else 'in the detector'
             results.append(error_entry(index, '%s: not processed: the request ran past its time limit of %g s '
-                                              'waiting for the detector; send fewer or smaller images per request'
-                                       % (item, limits.max_request_seconds)))
+                                              '%s; send fewer or smaller images per request'
+                                       % (item, limits.max_request_seconds, where)))
             continue
         results.append(result.to_hub_dict())
     failed = [r['error'] for r in results if 'error' in r]
