@@ -273,12 +273,13 @@ def write_report(args, results, described, cores, cpu, load_before, load_after, 
            (ray_deep if best is ray_wide else ray_wide).label, ray_wide.steady_ips / ray_one.steady_ips,
            ray_deep.steady_ips / ray_one.steady_ips, local.steady_ips / local1.steady_ips),
         '- Use `--threads-per-worker 1` (the default) for CPU nodes and raise it only if memory is short: each actor '
-        'holds its own detector and classifier (one Paddle predictor each).',
+        'holds its own detector and classifier runtimes and their memory.',
         '- Keep `--ray-batch-size` small (default 4): a batch is the unit that is retried when an actor dies and '
         'the unit of balancing between fast and slow nodes.', '',
         '## Estimate for N nodes', '',
         'Modelled, not measured (one machine here): images are read by the actors themselves (shared storage), '
-        'only paths and result rows travel, so nodes add up until the single driver saturates:',
+        'only paths and result rows travel, so nodes add up until the single driver saturates (its time per item, '
+        'measured above in the %d-worker run):' % cores,
         'throughput(N) ≈ min(N × %.2f images/s per %d-core node, %.0f images/s driver ceiling).'
         % (ray_wide.steady_ips, cores, ceiling), '',
         '| nodes (%d cores each) | estimated images/s | frames per day |' % cores, '|---:|---:|---:|']
