@@ -18,8 +18,11 @@ skips items already in the journal and drops part files that the journal does no
 import json
 import logging
 import os
+import shutil
+import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,17 +117,60 @@ def connect(address=None, num_cpus=None):
     # actors import maskhub from the driver's checkout when it exists on their node, else their own install
     here = str(Path(__file__).resolve().parents[2])
     pythonpath = os.pathsep.join(p for p in (here, os.environ.get('PYTHONPATH')) if p)
+    local = address in (None, 'local')
+    extra = {'_temp_dir': tempfile.mkdtemp(prefix='maskhub-ray-')} if local else {}   # short: socket paths
     try:
-        ray.init(address=address or 'local', num_cpus=num_cpus if address in (None, 'local') else None,
+        ray.init(address=address or 'local', num_cpus=num_cpus if local else None,
                  include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={'env_vars': {'PYTHONPATH': pythonpath}})
+                 runtime_env={'env_vars': {'PYTHONPATH': pythonpath}}, **extra)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise RayEngineError('cannot connect to Ray at %s: %s' % (address, first)) from None
-    if address in (None, 'local'):
+    if local:
+        _started['temp_dir'] = extra['_temp_dir']
         return ray, True
     _joined.update(address=address, job=_connection_id(ray))
     return ray, False
+
+
+_started = {}     # the temporary folder of the Ray this process started for a run
+
+
+def shutdown_started(ray):
+    """Stop the Ray a run started: ``ray.shutdown()``, then end any of that Ray's processes still alive a few
+    seconds later (Ray 2.40's dashboard agent can outlive its raylet), found by the run's own temporary
+    folder in their command line, and remove the folder."""
+    ray.shutdown()
+    temp_dir = _started.pop('temp_dir', None)
+    if not temp_dir:
+        return
+    marker = '--temp-dir=%s' % temp_dir
+    deadline = time.time() + 5
+    while True:
+        left = [pid for pid in _pids_with(marker) if pid != os.getpid()]
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            log.debug('ended Ray process %d left by this run', pid)
+        except OSError:
+            pass
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _pids_with(marker):
+    pids = []
+    for entry in os.listdir('/proc') if os.path.isdir('/proc') else []:
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                    if marker.encode() in f.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
 
 
 def plan_units(items, opts, chunk_frames):
@@ -266,7 +312,7 @@ def run_ray(model, inputs, out_dir, opts=None, ray_opts=None, backend='auto', us
         return _run(ray, model, inputs, out_dir, opts, ray_opts, threads, kwargs)
     finally:
         if started_here:
-            ray.shutdown()
+            shutdown_started(ray)
 
 
 def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
