@@ -47,6 +47,14 @@ def add_arguments(parser):
     parser.add_argument('--no-lite', action='store_true', help='skip Paddle-Lite (exports a bundle per model)')
     parser.add_argument('--out', default='runs/bench', help='folder for benchmark.md / .json')
     parser.add_argument('--report', action='store_true', help='write reports/benchmark.md (and .json) instead')
+    scaling = parser.add_argument_group('engine scaling (--scaling: the local engine against Ray Data workers)')
+    scaling.add_argument('--scaling', action='store_true',
+                         help='measure batch engines instead: scaling.md in --out (--report: reports/scaling.md)')
+    scaling.add_argument('--scaling-images', type=int, default=300, help='photos in the batch')
+    scaling.add_argument('--scaling-rounds', type=int, default=2, help='runs of each configuration (the best is shown)')
+    scaling.add_argument('--scaling-folder', default=None,
+                         help='folder of .jpg photos (default: shared/datasets/face_mask/kaggle/images)')
+    scaling.add_argument('--ray-address', default=None, help='a Ray cluster to measure (default: Ray on this machine)')
 
 
 def five_boxes(detector, frame):
@@ -206,6 +214,9 @@ def load_runtime(model, backend, precision, args):
 
 
 def run(args):
+    if args.scaling:
+        from maskhub.batch.ray_scaling import run_scaling
+        return run_scaling(args)
     from maskhub.inference.parity import MAX_AP_LOSS_POINTS, compare_detectors
     from maskhub.inference.pipeline import MaskDetector
     from maskhub.inference.registry import available_models

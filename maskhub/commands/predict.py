@@ -46,6 +46,19 @@ def add_arguments(parser):
     parser.add_argument('--num-shards', type=int, default=1, help='split the input into K shards (by path hash)')
     parser.add_argument('--shard-index', type=int, default=0, help='the shard this run predicts (0 .. K-1)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    ray = parser.add_argument_group('distributed (--engine ray)')
+    ray.add_argument('--engine', default='local', choices=['local', 'ray'],
+                     help='local: this process; ray: a pool of Ray Data actors (this machine or a cluster)')
+    ray.add_argument('--ray-address', default=None, metavar='auto|HOST:PORT',
+                     help='a running Ray cluster (default: start Ray on this machine for the run)')
+    ray.add_argument('--workers', type=int, default=None, metavar='N',
+                     help='actors, each holding one detector (default: cluster CPUs / threads per worker)')
+    ray.add_argument('--threads-per-worker', type=int, default=None, metavar='T',
+                     help='detector threads (CPUs reserved) per actor (default 1)')
+    ray.add_argument('--ray-batch-size', type=int, default=None, metavar='K',
+                     help='work units per actor call: the unit of retry and balancing (default 4)')
+    ray.add_argument('--video-chunk-frames', type=int, default=None, metavar='N',
+                     help='sampled frames per work unit, so that a long video spreads over workers (default 64)')
 
 
 def run(args):
@@ -56,9 +69,9 @@ def run(args):
     if args.resume and args.out is None:
         raise UsageError('--resume needs --out: the folder of the run to continue')
     out = prepare_out(args.out or new_run_dir('predict'), args.exist_ok, reuse=args.resume)
-    detector = load_detector(args)
-    config = getattr(detector, 'config', None)     # defaults and valid ranges: the model config's
-    if config is not None:
+    detector = load_detector(args) if args.engine == 'local' else None
+    config = getattr(detector, 'config', None) if detector is not None else model_config(args.model)
+    if config is not None:                         # defaults and valid ranges: the model config's
         try:
             config.options(args.shrink, args.confs_threshold)
         except ValueError as err:
@@ -68,8 +81,33 @@ def run(args):
                       save_crops=args.save_crops, save_video=args.save_video, formats=formats,
                       resume=args.resume, num_shards=args.num_shards, shard_index=args.shard_index,
                       progress=not args.no_progress)
-    summary = run_batch(detector, args.inputs, out, opts)
+    if args.engine == 'ray':
+        summary = _run_on_ray(args, out, opts)
+    else:
+        summary = run_batch(detector, args.inputs, out, opts)
     print(json.dumps({k: summary[k] for k in SUMMARY_KEYS if k in summary}))
     print('results: %s (predictions and images (one row per input) as %s, errors.csv, summary.json)'
           % (out, ', '.join(formats)))
     return 1 if summary['errors'] else 0
+
+
+def model_config(model):
+    """The model config of --model without loading a runtime (the Ray engine loads it in its workers)."""
+    if str(model).startswith('paddlehub:'):
+        return None
+    from maskhub.config import ModelConfig
+    from maskhub.inference.registry import resolve_model_dir
+    return ModelConfig.from_yaml(resolve_model_dir(model) / 'model.yml')
+
+
+def _run_on_ray(args, out, opts):
+    from maskhub.batch.ray_engine import RayOptions, run_ray
+    from maskhub.commands.common import check_gpu
+    check_gpu(args.use_gpu)
+    if args.threads is not None:
+        log.warning('--threads is ignored with --engine ray: use --threads-per-worker')
+    given = {'address': args.ray_address, 'workers': args.workers, 'threads_per_worker': args.threads_per_worker,
+             'batch_size': args.ray_batch_size, 'video_chunk_frames': args.video_chunk_frames}
+    ray_opts = RayOptions(**{k: v for k, v in given.items() if v is not None})
+    return run_ray(args.model, args.inputs, out, opts, ray_opts, backend=args.backend, precision=args.precision,
+                   use_gpu=args.use_gpu)

@@ -124,8 +124,8 @@ def lite_nb_files(model_dir, precision='fp32'):
             files = json.loads(app_config.read_text(encoding='utf-8')).get('files', {}).get(variant)
             if files and all((bundle / files[n]).is_file() for n in NETWORKS):
                 return {n: bundle / files[n] for n in NETWORKS}
-    raise RuntimeUnavailable('no Paddle-Lite %s .nb files for %s: write a bundle with `python -m lite_export export '
-                             '%s build/lite/%s`' % (variant, model_dir, name, name))
+    raise RuntimeUnavailable('no Paddle-Lite %s .nb files for %s: write a bundle with `maskhub export --model %s` '
+                             '(into build/lite/%s)' % (variant, model_dir, name, name))
 
 
 def int8_ir_file(model_dir, network):
