@@ -352,32 +352,47 @@ def test_request_time_limit_answers_a_clear_error(mobile_detector, encoded_image
 
 
 def test_a_heavy_request_does_not_hold_the_detector_for_all_its_images(mobile_detector, encoded_images):
-    """A 16-image request and a 1-image request sent just after it: the lane runs images in arrival
-    order, so the light request is answered while the heavy one is still running."""
-    limits = ServingLimits()
-    finished = []
-
-    def heavy():
-        predict_base64_images(mobile_detector, encoded_images[:1] * 16, {'shrink': 1.0}, limits)
-        finished.append('heavy')
-
-    thread = threading.Thread(target=heavy)
-    thread.start()
+    """A 16-image request and a 1-image request sent while the first image of the heavy one runs: the lane
+    runs images in arrival order, so the light image runs second, not after all 16."""
     import time
-    time.sleep(0.3)
-    light = predict_base64_images(mobile_detector, encoded_images[1:2], {}, limits)
-    finished.append('light')
-    thread.join()
-    assert finished == ['light', 'heavy'] and 'error' not in light[0]
+    limits = ServingLimits()
+    order, heavy_started = [], threading.Event()
+
+    class Recording:             # the real detector, recording which request each pass belongs to
+        config = mobile_detector.config
+
+        def predict_image(self, image, *args, **kwargs):
+            tag = 'light' if image.shape[:2] == bgr_light.shape[:2] else 'heavy'
+            order.append(tag)
+            if tag == 'heavy' and not heavy_started.is_set():
+                heavy_started.set()
+                time.sleep(0.5)          # the light request decodes and queues meanwhile
+            return mobile_detector.predict_image(image, *args, **kwargs)
+
+    bgr_light = cv2.imdecode(np.frombuffer(base64_to_bytes(encoded_images[1]), np.uint8), cv2.IMREAD_COLOR)
+    assert bgr_light.shape != cv2.imdecode(np.frombuffer(base64_to_bytes(encoded_images[0]), np.uint8), 1).shape
+    heavy = threading.Thread(target=predict_base64_images,
+                             args=(Recording(), encoded_images[:1] * 16, {'shrink': 1.0}, limits))
+    heavy.start()
+    assert heavy_started.wait(60)
+    light = predict_base64_images(Recording(), encoded_images[1:2], {}, limits)
+    heavy.join()
+    assert 'error' not in light[0] and light[0]['data']
+    assert order == ['heavy', 'light'] + ['heavy'] * 15
 
 
 def test_lane_drops_jobs_whose_deadline_passed_and_admission_refuses_when_full():
     import time
     from maskhub.serving.lane import Admission, Busy, InferenceLane, LaneTimeout
-    lane, ran = InferenceLane(), []
-    blocker = threading.Thread(target=lane.run, args=(time.sleep, 0.5))
+    lane, ran, running = InferenceLane(), [], threading.Event()
+
+    def block():
+        running.set()
+        time.sleep(0.5)
+
+    blocker = threading.Thread(target=lane.run, args=(block,))
     blocker.start()
-    time.sleep(0.05)
+    assert running.wait(10)
     with pytest.raises(LaneTimeout, match='queued'):
         lane.run(ran.append, 'late', deadline=time.monotonic() + 0.1)
     blocker.join()

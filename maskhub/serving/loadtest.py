@@ -262,12 +262,12 @@ def render_rss_profile(rows, setup):
              'one server; RSS of the server process group (server and its helper processes) sampled every 50 ms'
              % (setup['server_cmd'], setup['threads'], setup['runtime']),
              '- command: `%s`' % setup['command'], '',
-             '| request | body (MB) | time (s) | images answered / refused | RSS peak during (MB) | RSS after (MB) '
-             '| server VmHWM so far (MB) |',
-             '|---|---:|---:|---:|---:|---:|---:|']
+             '| request | body (MB) | time (s) | HTTP, status | images answered / refused | RSS peak during (MB) '
+             '| RSS after (MB) | server VmHWM so far (MB) |',
+             '|---|---:|---:|---|---:|---:|---:|---:|']
     for row in rows:
-        lines.append('| %s | %.2f | %.2f | %d / %d | %.0f | %.0f | %.0f |'
-                     % (row['request'], row['body_mb'], row['seconds'], row['answered'], row['refused'],
+        lines.append('| %s | %.2f | %.2f | %s | %d / %d | %.0f | %.0f | %.0f |'
+                     % (row['request'], row['body_mb'], row['seconds'], row['status'], row['answered'], row['refused'],
                         row['rss_during_peak_mb'], row['rss_after_mb'], row['server_vmhwm_mb']))
     return '\n'.join(lines) + '\n'
 

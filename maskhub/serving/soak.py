@@ -211,12 +211,17 @@ def run_soak(url, bodies, total, concurrency, hostile_fraction, duration_limit, 
             'p50_ms': pct(50), 'p95_ms': pct(95), 'p99_ms': pct(99)}
 
 
+OVERSIZED_BODY_MB = 200
+
+
 def rss_profile_requests(good_image_bytes):
-    """(label, body) pairs of growing size for the memory profile."""
+    """(label, JSON body or raw bytes) pairs of growing size for the memory profile."""
     photo = _b64(good_image_bytes)
     flat12 = _b64(_encoded(np.full((3000, 4000, 3), 127, np.uint8), '.jpg'))
     flat_png = _b64(_encoded(np.full((8000, 8000, 3), 120, np.uint8), '.png'))
+    oversized = b'{"images": ["' + b'A' * (OVERSIZED_BODY_MB << 20) + b'"]}'
     return [
+        ('%d MB body (over the body limit: refused from its length)' % OVERSIZED_BODY_MB, oversized),
         ('1 photo (400x226), shrink 0.5', {'images': [photo]}),
         ('16 photos, shrink 0.5', {'images': [photo] * 16}),
         ('16 photos, shrink 2 (16 x 0.36 MP passes, request budget 6 MP)', {'images': [photo] * 16, 'shrink': 2}),
@@ -232,16 +237,22 @@ def run_rss_profile(url, pid, pgid, good_image_bytes, timeout):
     import requests
     rows = []
     for label, body in rss_profile_requests(good_image_bytes):
-        size = len(json.dumps(body))
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         t0 = time.perf_counter()
         with RssSampler(pgid, 0.05) as sampler:
-            response = requests.post(url, json=body, timeout=timeout)
+            try:
+                response = requests.post(url, data=raw, headers={'Content-Type': 'application/json'},
+                                         timeout=timeout)
+                payload = response.json()
+            except requests.RequestException as err:        # refused before reading: may close early
+                payload = {'status': type(err).__name__}
         elapsed = time.perf_counter() - t0
-        payload = response.json()
+        size = len(raw)
         results = payload.get('results') or []
         rows.append({'request': label, 'body_mb': size / (1 << 20), 'seconds': elapsed,
                      'answered': sum(1 for r in results if 'error' not in r), 'refused': sum(1 for r in results
                                                                                               if 'error' in r),
-                     'status': payload.get('status'), 'rss_during_peak_mb': sampler.peak_mb,
+                     'status': '%s %s' % (response.status_code, payload.get('status')) if 'results' in payload
+                     else payload.get('status'), 'rss_during_peak_mb': sampler.peak_mb,
                      'rss_after_mb': group_rss_mb(pgid), 'server_vmhwm_mb': vm_hwm_mb(pid)})
     return rows
