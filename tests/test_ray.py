@@ -215,17 +215,27 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, cluster, example_ima
     assert json.loads((out / 'summary.json').read_text())['faces'] == len(table) > 0
 
 
-def test_in_process_ray_init(tmp_path, inputs, local_run):
+def test_in_process_ray_init(tmp_path, inputs, local_run, mobile_detector):
     ray.shutdown()                                         # leave the cluster the tests above joined
+    uri_inputs = ['file://%s/*.jpg' % inputs[0], 'file://%s' % (Path(inputs[0]) / 'bad')]   # via pyarrow.fs
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         out = tmp_path / 'ray'
         summary = run_ray('mobile', inputs, out, RunOptions(**OPTS), RayOptions(workers=2, video_chunk_frames=3))
         assert ray.is_initialized()                        # the caller's Ray is left running
+        run_ray('mobile', uri_inputs, tmp_path / 'ray_uri', RunOptions(**OPTS), RayOptions(workers=2))
     finally:
         ray.shutdown()
     assert summary['options']['workers'] == 2
     _assert_same_run(out, local_run)
+    run_batch(mobile_detector, uri_inputs, tmp_path / 'local_uri', RunOptions(**OPTS))
+    _assert_same_run(tmp_path / 'ray_uri', tmp_path / 'local_uri')
+    table = _table(tmp_path / 'ray_uri')
+    assert table['path'].str.startswith('file:///').all() and table['path'].nunique() == 3   # 4 photos, 1 faceless
+    # the same faces as the plain paths gave
+    plain = _table(local_run)
+    plain = plain[plain['path'].str.endswith('.jpg')].reset_index(drop=True)
+    pd.testing.assert_frame_equal(table.drop(columns='path'), plain.drop(columns='path'))
 
 
 def test_unreachable_address_is_one_clear_line(tmp_path, capsys, example_images):
@@ -241,6 +251,26 @@ def test_missing_ray_is_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, 'ray', None)          # what `import ray` sees without the package
     with pytest.raises(RayEngineError, match=r"needs Ray Data .*pip install 'ray\[data\]==2\.40\.0'"):
         import_ray()
+
+
+def test_fsspec_uris_as_inputs(tmp_path, example_images, mobile_detector):
+    """A scheme pyarrow does not know goes through fsspec: folders list, globs match, bad files are error rows."""
+    fsspec = pytest.importorskip('fsspec')
+    mem = fsspec.filesystem('memory')
+    photos = real_images(example_images, 2)
+    for p in photos:
+        mem.pipe('/maskhub-test/cam1/%s' % p.name, p.read_bytes())
+    mem.pipe('/maskhub-test/cam2/empty.jpg', b'')
+    try:
+        summary = run_batch(mobile_detector, ['memory://maskhub-test', 'memory://maskhub-test/*/nothing*.jpg'],
+                            tmp_path / 'run', RunOptions(progress=False))
+    finally:
+        mem.rm('/maskhub-test', recursive=True)
+    errors = dict(_errors(tmp_path / 'run'))
+    assert errors == {'memory:///maskhub-test/cam2/empty.jpg': 'empty file (0 bytes)',
+                      'memory://maskhub-test/*/nothing*.jpg': 'pattern matches no file'}
+    local = run_batch(mobile_detector, [str(p) for p in photos], tmp_path / 'plain', RunOptions(progress=False))
+    assert summary['images'] == 2 and summary['faces'] == local['faces'] > 0
 
 
 def test_long_video_becomes_aligned_frame_ranges(tmp_path, example_images):

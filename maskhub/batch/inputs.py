@@ -1,10 +1,12 @@
-"""Turning command-line inputs (files, folders, globs, list files, videos) into work items."""
+"""Turning command-line inputs (files, folders, globs, list files, videos; local paths or filesystem URIs such
+as s3://bucket/photos/, see ``maskhub.io.uris``) into work items."""
 import glob
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from maskhub.io import uris
 from maskhub.io.paths import input_problem
 from maskhub.io.video import VIDEO_EXTENSIONS
 
@@ -67,7 +69,13 @@ def expand_inputs(inputs):
     paths, errors = [], []
 
     def add(p, from_list=False):
-        if os.path.isdir(p):
+        if uris.is_uri(p):               # s3://, gs://, file://, ...: listed through pyarrow.fs / fsspec
+            found, problem = uris.list_files(p)
+            media = [f for f in found if _is_media_name(f)]
+            if problem or not media:
+                errors.append(InputError(p, problem or 'contains no image or video'))
+            paths.extend(media)
+        elif os.path.isdir(p):
             found = list(_media_in_dir(p, errors))
             if not found:
                 errors.append(InputError(p, 'is a directory, not an image file' if _is_media_name(p)
@@ -90,13 +98,13 @@ def expand_inputs(inputs):
 
     for p in inputs:
         add(str(p))
-    unique = sorted({os.path.normpath(p) for p in paths})
+    unique = sorted({p if uris.is_uri(p) else os.path.normpath(p) for p in paths})
     return [WorkItem(p, _kind(p)) for p in unique], errors
 
 
 def shard_of(path, num_shards):
     """Stable shard index of a path (md5 of its normalised form): the same on every machine and run."""
-    digest = hashlib.md5(os.path.normpath(path).encode('utf-8')).hexdigest()
+    digest = hashlib.md5((path if uris.is_uri(path) else os.path.normpath(path)).encode('utf-8')).hexdigest()
     return int(digest[:8], 16) % num_shards
 
 

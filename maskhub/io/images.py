@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from maskhub.io.errors import ItemError
+from maskhub.io import uris
 from maskhub.io.clean_decoder import clean_decoder
 from maskhub.io.paths import input_problem
 from maskhub.io.zlib_order import zlib_bound_to_paddle
@@ -119,6 +120,11 @@ def decode_image(data, item='<bytes>', max_pixels=DEFAULT_MAX_PIXELS, refuse_pix
 def read_image(path, max_pixels=DEFAULT_MAX_PIXELS, refuse_pixels=DEFAULT_REFUSE_PIXELS):
     """Image file -> LoadedImage (uint8 BGR), or ImageError naming the file."""
     path = str(path)
+    if uris.is_uri(path):
+        try:
+            return decode_image(uris.read_bytes(path), path, max_pixels, refuse_pixels)
+        except uris.URIError as err:
+            raise ImageError(path, str(err)) from None
     problem = input_problem(path)
     if problem:
         raise ImageError(path, problem)
