@@ -1,5 +1,6 @@
 """Dashboard: data logic (maskhub.dashboard.*) and the Streamlit pages (AppTest) on small real runs."""
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from maskhub.cli import main as cli
 from maskhub.dashboard import compare, detect, evaluation, frames, media, runs, stats
 from maskhub.dashboard.filters import FaceFilter
+from maskhub.dashboard.views import charts
 from maskhub.io.tables import PREDICTION_COLUMNS
 
 from conftest import real_images
@@ -22,7 +24,8 @@ APP = str(REPO / 'streamlit_app.py')
 
 @pytest.fixture(scope='module')
 def runs_dir(tmp_path_factory, example_images):
-    """A runs directory with two real runs of the same images (default and larger shrink) and a bad folder."""
+    """A runs directory with two real runs of the same images (default and larger shrink), a run of two of
+    those images, and a bad folder."""
     root = tmp_path_factory.mktemp('runs')
     inputs = root.parent / 'inputs'
     inputs.mkdir(exist_ok=True)
@@ -33,6 +36,7 @@ def runs_dir(tmp_path_factory, example_images):
     common = ['--no-progress', '--threads', '2']
     assert cli(['predict', *paths, '--out', str(root / 'small'), '--save-images', *common]) == 0
     assert cli(['predict', *paths, '--out', str(root / 'small_shrink08'), '--shrink', '0.8', *common]) == 0
+    assert cli(['predict', *paths[:2], '--out', str(root / 'subset'), *common]) == 0   # other inputs, newest
     (root / 'broken').mkdir()
     (root / 'broken' / 'summary.json').write_text('{"faces": 3}')
     return root
@@ -98,6 +102,7 @@ def test_partial_runs_load_with_a_warning(tmp_path, runs_dir):
     run = runs.load_run(interrupted)
     assert len(run.predictions) > 0 and run.items is not None
     assert any('interrupted run' in w for w in run.warnings)
+    assert any('journal.jsonl has 1 unreadable line(s)' in w and 'cut short' in w for w in run.warnings)
     assert any('summary.json is missing' in w for w in run.warnings)
 
 
@@ -207,6 +212,17 @@ def test_media_lookup_and_crops(small_run, runs_dir, tmp_path):
         media.load_unit_image('/no/such/image.jpg', None, tmp_path)
 
 
+def assert_paths_under(run, inputs):
+    """Every path a saved run recorded (tables, journal, summary) is a file in its own ``inputs``."""
+    inputs = inputs.resolve()
+    recorded = set(run.predictions['path']) | set(run.items['path']) | set(run.summary['options']['inputs'])
+    for name in ('images.csv', 'errors.csv'):                         # images.csv: newer run folders
+        if (run.run_dir / name).exists() and (run.run_dir / name).stat().st_size:
+            recorded |= set(pd.read_csv(run.run_dir / name)['path'].dropna())
+    assert recorded and all(Path(p).parent == inputs and Path(p).is_file() for p in recorded), recorded
+    assert len(set(pd.read_csv(run.run_dir / 'predictions.csv')['path'])) == len(set(run.predictions['path']))
+
+
 def test_detect_uploads_make_a_run_that_can_be_saved(mobile_detector, example_images, tmp_path):
     image = real_images(example_images, 3)[0]
     work = detect.new_run_dir(tmp_path / 'session')
@@ -215,11 +231,10 @@ def test_detect_uploads_make_a_run_that_can_be_saved(mobile_detector, example_im
     assert summary['images'] == 2 and summary['faces'] > 0 and summary['errors'] == 0
     assert sorted(p.name for p in (work / 'inputs').iterdir()) == sorted([image.name, 'a_b.JPG'])
     saved = detect.save_run(work, tmp_path / 'runs', 'uploaded-1')
+    shutil.rmtree(work)                             # the session's folder goes away with the session
     run = runs.load_run(saved)
-    assert len(run.predictions) == summary['faces']
-    # the recorded paths point into the session folder; once that is gone the saved copy's inputs/ serve
-    shutil.rmtree(work)
-    assert media.find_media(run.predictions['path'].iloc[0], saved).parent == saved / 'inputs'
+    assert len(run.predictions) == summary['faces'] and not run.warnings
+    assert_paths_under(run, saved / 'inputs')
     with pytest.raises(detect.DetectError, match='already exists'):
         detect.save_run(work, tmp_path / 'runs', 'uploaded-1')
     with pytest.raises(detect.DetectError, match='run name'):
@@ -230,24 +245,103 @@ def test_detect_uploads_make_a_run_that_can_be_saved(mobile_detector, example_im
         detect.detect_uploads(mobile_detector, [], tmp_path / 'y')
 
 
-def test_evaluation_report_parts(tmp_path):
-    assert evaluation.load_evaluation(tmp_path).empty
-    (tmp_path / 'figures').mkdir()
-    for name in ('figures/pr_face.png', 'figures/pr_classes.png', 'figures/pr_extra.png', 'sizes.png'):
-        cv2.imwrite(str(tmp_path / name), np.zeros((10, 10, 3), np.uint8))
-    (tmp_path / 'accuracy.md').write_text(
-        '# Accuracy\n\n| AP | 0.9 |\n\n![faces P-R](figures/pr_face.png)\n\n'
-        'Per class: [pr_classes.png](figures/pr_classes.png) and [the paper](https://example.org/x.png)\n\n'
-        '![gone](gone.png)\n')
-    pd.DataFrame({'recall': [0, 0.5, 1], 'precision': [1, 0.9, 0.5], 'label': 'face'}).to_csv(
-        tmp_path / 'pr_curves.csv', index=False)
-    report = evaluation.load_evaluation(tmp_path)
-    kinds = [b.path.name if isinstance(b, evaluation.Figure) else b.splitlines()[0] for b in report.blocks]
-    assert kinds == ['# Accuracy', '| AP | 0.9 |', 'pr_face.png', kinds[3], 'pr_classes.png']
-    assert kinds[3].startswith('Per class') and not any('![' in b for b in report.blocks if isinstance(b, str))
-    assert [f.path.name for f in report.other_figures] == ['pr_extra.png']      # sizes.png is not a P-R plot
-    assert [name for name, _ in report.pr_tables] == ['pr_curves']
-    assert any('gone.png' in p for p in report.problems)
+VOC_NAMES = {'MASK': 'with_mask', 'NO MASK': 'without_mask'}
+
+
+def write_voc(folder, images):
+    """A VOC ground-truth folder: ``images`` maps an image file to its faces [(label, [x1, y1, x2, y2])]."""
+    (folder / 'annotations').mkdir(parents=True)
+    (folder / 'images').mkdir()
+    for image, faces in images.items():
+        shutil.copy(image, folder / 'images' / Path(image).name)
+        h, w = cv2.imread(str(image)).shape[:2]
+        objects = ''.join('<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax>'
+                          '<ymax>%d</ymax></bndbox></object>' % (VOC_NAMES[label], *box) for label, box in faces)
+        (folder / 'annotations' / (Path(image).stem + '.xml')).write_text(
+            '<annotation><filename>%s</filename><size><width>%d</width><height>%d</height><depth>3</depth></size>'
+            '%s</annotation>' % (Path(image).name, w, h, objects))
+    return folder
+
+
+@pytest.fixture(scope='module')
+def ground_truth(tmp_path_factory, small_run):
+    """Ground truth for the small run's images: its own faces, one label flipped and one face added
+    that the run did not find (24 px wide, away from every detection) -> known recall, accuracy, AP."""
+    faces = small_run.predictions.sort_values(['path', 'id'])
+    images = {p: [] for p in small_run.items['path']}        # the blank image too: no face in it
+    for row in faces.itertuples():
+        images[row.path].append((row.label, [row.left, row.top, row.right, row.bottom]))
+    first = faces['path'].iloc[0]
+    label, box = images[first][0]
+    images[first][0] = ('MASK' if label == 'NO MASK' else 'NO MASK', box)
+    images[first].append(('MASK', [0, 0, 24, 24]))
+    assert not any(r.left < 30 and r.top < 30 for r in faces[faces['path'] == first].itertuples())
+    return write_voc(tmp_path_factory.mktemp('gt') / 'voc', images), len(faces)
+
+
+def expected_face_ap(found, faces):
+    """COCO's 101-point interpolated AP when every detection is a hit and ``found`` of ``faces`` are found."""
+    return float(np.mean(np.linspace(0, 1, 101) <= found / faces + 1e-12))
+
+
+def test_evaluate_run_against_voc_ground_truth(small_run, ground_truth):
+    folder, n = ground_truth
+    samples = evaluation.load_ground_truth(evaluation.VOC, folder)
+    result = evaluation.evaluate_run(small_run, samples)
+    assert result.images == 4 and result.by == 'name' and not result.not_in_run     # copied images: by name
+    at = result.metrics['at_score']
+    assert result.metrics['faces'] == n + 1
+    assert at['recall']['all']['found'] == n and at['precision'] == 1.0
+    assert at['recall']['16-32']['faces'] >= 1
+    assert at['mask_accuracy'] == {'matched_labelled': n, 'correct': n - 1, 'accuracy': (n - 1) / n}
+    assert result.metrics['ap']['face']['ap'] == pytest.approx(expected_face_ap(n, n + 1))
+    assert result.per_image['missed'].sum() == 1 and result.per_image['false_positives'].sum() == 0
+    # a stricter operating score drops the detections below it
+    strict = evaluation.evaluate_run(small_run, samples, score=1.0)
+    assert strict.metrics['at_score']['recall']['all']['found'] == 0
+
+
+def test_evaluate_run_against_wider_ground_truth(small_run, tmp_path):
+    """WIDER format: the run's faces of one image as ground truth (one heavily occluded), plus an
+    'invalid' face that must neither count as missed nor absorb a detection."""
+    path = Path(small_run.predictions['path'].iloc[0])
+    rows = small_run.predictions[small_run.predictions['path'] == str(path)]
+    lines = ['%d %d %d %d 0 0 0 0 %d 0' % (r.left, r.top, r.right - r.left, r.bottom - r.top, 2 if k == 0 else 0)
+             for k, r in enumerate(rows.itertuples())] + ['0 0 10 10 0 0 0 1 0 0']
+    gt = tmp_path / 'wider_face_val_bbx_gt.txt'
+    gt.write_text('%s\n%d\n%s\n' % (path.name, len(lines), '\n'.join(lines)))
+    samples = evaluation.load_ground_truth(evaluation.WIDER, gt, images_root=path.parent)
+    result = evaluation.evaluate_run(small_run, samples)
+    assert result.by == 'path' and result.images == 1 and result.metrics['faces'] == len(rows)
+    assert result.metrics['at_score']['recall']['all']['recall'] == 1.0 and result.metrics['at_score']['precision'] == 1.0
+    assert result.headline['mask_ap'] is None                     # WIDER has no mask labels
+    table = evaluation.attribute_recall_table(result.metrics)
+    heavy = table[(table['attribute'] == 'occlusion') & (table['value'] == 'heavy')]
+    assert (heavy['faces'].item(), heavy['found'].item()) == (1, 1)
+    assert result.not_in_ground_truth == len(small_run.items) - 1
+
+
+def test_ground_truth_errors_are_one_line(tmp_path, small_run, ground_truth):
+    with pytest.raises(evaluation.GroundTruthError, match='not a folder'):
+        evaluation.load_ground_truth(evaluation.VOC, tmp_path / 'nope')
+    with pytest.raises(evaluation.GroundTruthError, match='no annotations/ folder'):
+        evaluation.load_ground_truth(evaluation.VOC, tmp_path)
+    with pytest.raises(evaluation.GroundTruthError, match='not a file'):
+        evaluation.load_ground_truth(evaluation.WIDER, tmp_path)
+    gt = tmp_path / 'wider_gt.txt'
+    gt.write_text('event/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n')
+    with pytest.raises(evaluation.GroundTruthError, match='images folder .* does not exist'):
+        evaluation.load_ground_truth(evaluation.WIDER, gt)
+    (tmp_path / 'images').mkdir()
+    samples = evaluation.load_ground_truth(evaluation.WIDER, gt)
+    assert len(samples) == 1 and samples[0].labels == [None]
+    with pytest.raises(evaluation.GroundTruthError, match='none of the 1 ground-truth images is in run'):
+        evaluation.evaluate_run(small_run, samples)
+    bad = tmp_path / 'bad' / 'annotations'
+    bad.mkdir(parents=True)
+    (bad / 'x.xml').write_text('<annotation><size>')
+    with pytest.raises(evaluation.GroundTruthError, match='cannot be read as VOC'):
+        evaluation.load_ground_truth(evaluation.VOC, bad.parent)
 
 
 # ---- the Streamlit pages (AppTest) ---------------------------------------------------------------------
@@ -268,6 +362,13 @@ def metric_values(at):
     return {m.label: m.value for m in at.metric}
 
 
+def page_text(at):
+    """Every text the page shows: titles, headings, markdown, captions, notices and metric labels."""
+    parts = [e.value for kind in ('title', 'header', 'subheader', 'markdown', 'caption', 'info', 'warning',
+                                  'success', 'error') for e in getattr(at, kind)]
+    return '\n'.join(parts + [m.label for m in at.metric])
+
+
 def show(at, view):
     at.sidebar.radio(key='view').set_value(view).run()
     assert not at.exception, at.exception
@@ -282,6 +383,36 @@ def test_app_overview(app, small_run):
     assert values['Images with no face'] == '1'
     assert values['Compliance rate'] == '%.1f%%' % (100 * s['compliance_rate'])
     assert not app.error
+
+
+def vega_charts(at):
+    """(spec, first dataset as a DataFrame) of every Altair chart on the page."""
+    import pyarrow as pa
+    out = []
+    for chart in at.get('arrow_vega_lite_chart'):
+        data = chart.proto.datasets[0].data.data if len(chart.proto.datasets) else None
+        out.append((json.loads(chart.proto.spec), pa.ipc.open_stream(data).read_pandas() if data else None))
+    return out
+
+
+def test_app_compliance_chart_has_one_labelled_bar_per_group(app, runs_dir):
+    app.sidebar.multiselect(key='selected_runs').set_value(['small', 'small_shrink08', 'subset']).run()
+    app.radio(key='overview_group').set_value('run').run()
+    assert not app.exception, app.exception
+    spec, data = vega_charts(app)[0]
+    assert spec['height'] == charts.compliance_chart_height(3) == 3 * charts.BAR_STEP_PX
+    assert spec['usermeta']['embedOptions']['renderer'] == 'svg'
+    assert sorted(data['group']) == ['small', 'small_shrink08', 'subset']
+    for run in ('small', 'small_shrink08', 'subset'):
+        faces = runs.load_run(runs_dir / run).predictions
+        mask = int((faces['label'] == 'MASK').sum())
+        label = data.loc[data['group'] == run, 'bar_label'].item()
+        assert label == '%.0f%% · %d of %d faces' % (100 * mask / len(faces), mask, len(faces))
+    app.radio(key='overview_group').set_value('folder').run()       # the images of these runs: one folder
+    spec, data = vega_charts(app)[0]
+    folder = Path(data['folder'].item())
+    assert spec['height'] == charts.compliance_chart_height(1)
+    assert data['group'].tolist() == ['…/%s/%s' % (folder.parent.name, folder.name)]   # the path's end
 
 
 def test_app_table_filters(app, small_run):
@@ -310,15 +441,36 @@ def test_app_viewer_steps_and_gallery_links_back(app, small_run):
     assert any(Path(face['path']).name in m.value for m in app.markdown)
 
 
-def test_app_compare_two_runs(app):
+def test_comparable_runs_are_found_by_their_inputs(runs_dir):
+    small, shrink08, subset = (runs.load_run(runs_dir / n) for n in ('small', 'small_shrink08', 'subset'))
+    inputs = [compare.input_paths(r) for r in (small, subset, shrink08)]
+    assert len(inputs[0]) == 4                                  # the image without a face counts too
+    assert compare.default_pair(inputs) == (0, 2)               # same inputs, though not listed next
+    overlap = compare.input_overlap(inputs[0], inputs[1])
+    assert not overlap['same'] and (overlap['both'], overlap['only_a'], overlap['only_b']) == (2, 2, 0)
+    moved = frozenset('/elsewhere/' + Path(p).name for p in inputs[0])
+    assert compare.input_overlap(inputs[0], moved) == {**compare.input_overlap(inputs[0], moved), 'by': 'name',
+                                                       'same': True}
+    assert compare.default_pair([inputs[0], frozenset({'/x/a.jpg'})]) == (0, 1)    # nothing better: the first two
+
+
+def test_app_compare_opens_on_comparable_runs_and_warns_otherwise(app, runs_dir):
     show(app, 'Compare')
-    app.selectbox(key='compare_a').set_value('small').run()
-    app.selectbox(key='compare_b').set_value('small_shrink08').run()
-    assert not app.exception, app.exception
+    assert (app.selectbox(key='compare_a').value, app.selectbox(key='compare_b').value) == ('small', 'small_shrink08')
+    assert not app.warning, [w.value for w in app.warning]
+    a, b = runs.load_run(runs_dir / 'small'), runs.load_run(runs_dir / 'small_shrink08')
     values = metric_values(app)
-    a, b = runs.load_run(app_runs_dir(app) / 'small'), runs.load_run(app_runs_dir(app) / 'small_shrink08')
     assert values['Faces in A'] == str(len(a.predictions)) and values['Faces in B'] == str(len(b.predictions))
     assert int(values['Matched']) + int(values['Only in A']) == len(a.predictions)
+
+    app.selectbox(key='compare_b').set_value('subset').run()
+    assert not app.exception, app.exception
+    warning = ' '.join(w.value for w in app.warning)
+    assert 'not made from the same inputs' in warning and '2 images are in both, 2 only in A, 0 only in B' in warning
+    assert '`small_shrink08`' in warning                     # the comparable run is named
+    shared = set(runs.load_run(runs_dir / 'subset').items['path'])
+    values = metric_values(app)
+    assert values['Faces in A'] == str(int(a.predictions['path'].isin(shared).sum()))
 
 
 def app_runs_dir(at):
@@ -333,12 +485,28 @@ def test_app_bad_run_gives_a_message_not_a_traceback(app):
     assert metric_values(app)['Faces']      # the good run is still shown
 
 
-def test_app_detect_and_evaluation_pages_render(app):
+def test_app_detect_page_renders(app):
     show(app, 'Detect')
     assert app.button(key='detect_run').disabled      # nothing uploaded yet
     assert 'mobile' in app.selectbox(key='detect_model').options
+
+
+def test_app_evaluation_scores_the_selected_run(app, ground_truth, tmp_path):
+    folder, n = ground_truth
     show(app, 'Evaluation')
-    assert not app.error
+    assert app.selectbox(key='eval_run').value == 'small' and not app.error
+    app.text_input(key='eval_voc').input(str(tmp_path)).run()           # no annotations there
+    app.button(key='eval_go').click().run()
+    assert not app.exception and len(app.error) == 1 and 'no annotations/ folder' in app.error[0].value
+    app.text_input(key='eval_voc').input(str(folder)).run()
+    app.button(key='eval_go').click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    values = metric_values(app)
+    assert values['Recall'] == '%.1f%%' % (100 * n / (n + 1)) and values['Precision'] == '100.0%'
+    assert values['Mask accuracy'] == '%.1f%%' % (100 * (n - 1) / n)
+    assert values['Face AP@0.5'] == '%.1f%%' % (100 * expected_face_ap(n, n + 1))
+    assert any('4 images of run `small`' in c.value for c in app.caption)
+    assert not re.search(r'\bgoal\b|\bissue\b|\bmet\b', page_text(app), re.IGNORECASE)   # no project wording
 
 
 def test_app_detect_result_is_shown_and_saved(app, mobile_detector, example_images, runs_dir, tmp_path):
@@ -356,7 +524,13 @@ def test_app_detect_result_is_shown_and_saved(app, mobile_detector, example_imag
     app.text_input(key='detect_save_name').input('saved-upload').run()
     app.button(key='detect_save').click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
-    assert (runs_dir / 'saved-upload' / 'predictions.parquet').exists()
+    saved = runs_dir / 'saved-upload'
     assert app.sidebar.multiselect(key='selected_runs').value == ['small', 'saved-upload']
     assert any('Saved to' in s.value for s in app.success)
-    shutil.rmtree(runs_dir / 'saved-upload')
+    shutil.rmtree(work)                             # the unsaved copy is gone: the saved run still shows
+    assert_paths_under(runs.load_run(saved), saved / 'inputs')
+    app.sidebar.multiselect(key='selected_runs').set_value(['saved-upload']).run()
+    show(app, 'Viewer')
+    assert not app.warning and app.get('imgs'), [w.value for w in app.warning]
+    assert str(saved.resolve() / 'inputs' / image.name) in app.get('imgs')[0].proto.imgs[0].caption
+    shutil.rmtree(saved)

@@ -1,9 +1,11 @@
 """End to end: the dashboard served on loopback, driven by headless Chromium (Selenium + chromedriver).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install_browser.sh``); skips with the
-reason when they are missing. Leaves a screenshot in reports/dashboard.png.
+reason when they are missing. The Overview's screenshot goes to a temporary folder, or to the path in
+MASKHUB_DASHBOARD_SCREENSHOT (how reports/dashboard.png is renewed on purpose).
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from maskhub.cli import main as cli
+from maskhub.dashboard.views.charts import compliance_chart_height
 
 from conftest import real_images
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-SCREENSHOT = REPO / 'reports' / 'dashboard.png'
+AXIS_ALLOWANCE_PX = 100      # the x axis, its title and padding around the bars' rows
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                   '--disable-background-networking', '--disable-component-update', '--disable-sync',
                   '--no-first-run', '--window-size=1440,1300']
@@ -63,10 +66,27 @@ def images(example_images):
 
 
 @pytest.fixture(scope='module')
-def server(tmp_path_factory, images):
+def inputs(tmp_path_factory, images):
+    """The two images in two folders, so the compliance chart has two bars."""
+    root = tmp_path_factory.mktemp('browser_inputs')
+    copies = []
+    for folder, image in zip(('lobby', 'entrance'), images):
+        (root / folder).mkdir()
+        copies.append(Path(shutil.copy(image, root / folder / image.name)))
+    return copies
+
+
+@pytest.fixture(scope='module')
+def screenshot(tmp_path_factory):
+    return Path(os.environ.get('MASKHUB_DASHBOARD_SCREENSHOT') or tmp_path_factory.mktemp('screens') / 'dashboard.png')
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory, inputs):
     browser_paths()
     runs_dir = tmp_path_factory.mktemp('browser_runs')
-    assert cli(['predict', str(images[0]), '--out', str(runs_dir / 'example'), '--no-progress', '--threads', '2']) == 0
+    assert cli(['predict', *map(str, inputs), '--out', str(runs_dir / 'example'), '--no-progress',
+                '--threads', '2']) == 0
     port = free_port()
     log = open(runs_dir.parent / 'streamlit.log', 'w')
     process = subprocess.Popen(
@@ -131,16 +151,35 @@ def choose_view(browser, view):
                                       for h in css(b, '[data-testid="stMain"] h1')), 60, 'the %s view' % view)
 
 
-def test_load_run_view_image_and_detect_an_upload(server, driver, images):
+def compliance_chart(browser):
+    """(svg height, bar heights, texts) of the Overview's first chart once it is drawn."""
+    def drawn(b):
+        svgs = css(b, '[data-testid="stMain"] [data-testid="stVegaLiteChart"] svg')
+        return svgs[0] if svgs and svgs[0].find_elements('css selector', 'text') else None
+    svg = wait_until(browser, drawn, 60, 'the compliance chart')
+    texts = [t.get_attribute('textContent') for t in svg.find_elements('css selector', 'text')]
+    bars = [p.rect['height'] for p in svg.find_elements('css selector', '.mark-rect path')]
+    return svg.rect['height'], bars, texts
+
+
+def test_overview_chart_view_image_and_detect_an_upload(server, driver, images, inputs, screenshot):
     driver.get(server)
     values = wait_until(driver, lambda b: [m.text for m in css(b, '[data-testid="stMetricValue"]')] or None,
                         what='the overview metrics')
-    assert values[0] == '1'         # Images: the run holds one image
+    assert values[0] == '2'         # Images: the run holds two images
+
+    height, bars, texts = compliance_chart(driver)
+    assert len(bars) == 2 and min(bars) >= 20, bars          # one bar per folder, each readable
+    assert compliance_chart_height(2) <= height <= compliance_chart_height(2) + AXIS_ALLOWANCE_PX, height
+    assert {'…/lobby', '…/entrance'} <= set(texts), texts    # the folders, named
+    assert len([t for t in texts if re.fullmatch(r'\d+% · \d+ of \d+ faces', t)]) == 2, texts   # and their figures
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(screenshot))
 
     choose_view(driver, 'Viewer')
     wait_until(driver, lambda b: css(b, '[data-testid="stMain"] [data-testid="stImage"] img'),
                what='the annotated image')
-    assert images[0].name in main_text(driver)
+    assert min(inputs).name in main_text(driver)       # images in path order: entrance/ first
 
     choose_view(driver, 'Detect')
     upload = wait_until(driver, lambda b: css(b, '[data-testid="stMain"] [data-testid="stFileUploader"] '
@@ -156,5 +195,3 @@ def test_load_run_view_image_and_detect_an_upload(server, driver, images):
     assert 'faces:' in text and 'MASK' in text and 'Traceback' not in text
     selected = ' '.join(el.text for el in css(driver, '[data-testid="stSidebar"] [data-testid="stMultiSelect"]'))
     assert 'unsaved: detect-' in selected       # the result is a run the other views show
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOT))

@@ -37,6 +37,13 @@ def test_read_wider_split_and_ignore():
     assert ignore.any()
     assert ((boxes[:, 2] - boxes[:, 0]) > 0).all() and ((boxes[:, 3] - boxes[:, 1]) > 0).all()
     assert all(l is None for s in everything for l in s.labels)
+    # every face keeps its WIDER attributes; 'invalid' is the ignore flag
+    for s in everything:
+        assert set(s.extra['attributes']) == {'blur', 'expression', 'illumination', 'invalid', 'occlusion', 'pose'}
+        assert all(len(v) == len(s.boxes) for v in s.extra['attributes'].values())
+        np.testing.assert_array_equal(s.extra['attributes']['invalid'] > 0, s.ignore)
+    pose = np.concatenate([s.extra['attributes']['pose'] for s in val])
+    assert 0 < (pose == 1).sum() < (pose == 0).sum()
 
 
 def test_zero_faces_block(tmp_path):
@@ -46,6 +53,30 @@ def test_zero_faces_block(tmp_path):
     samples = read_wider(gt, tmp_path)
     assert [len(s.boxes) for s in samples] == [0, 1]
     np.testing.assert_array_equal(samples[1].boxes[0], [1, 2, 4, 6])
+
+
+def test_wider_attributes_stay_aligned_with_the_kept_faces(tmp_path):
+    from maskhub.data.wider import read_wider
+    gt = tmp_path / 'gt.txt'
+    # the zero-width second face is dropped: its attributes must go with it
+    gt.write_text('a/x.jpg\n3\n1 2 3 4 2 0 1 0 1 0 \n5 6 0 4 1 1 1 0 2 1 \n7 8 9 9 0 0 0 1 2 1 \n'
+                  'b/y.jpg\n1\n10 10 20 20\n')
+    a, b = read_wider(gt, tmp_path)
+    np.testing.assert_array_equal(a.boxes, [[1, 2, 4, 6], [7, 8, 16, 17]])
+    attributes = a.extra['attributes']
+    assert attributes['blur'].tolist() == [2, 0] and attributes['illumination'].tolist() == [1, 0]
+    assert attributes['occlusion'].tolist() == [1, 2] and attributes['pose'].tolist() == [0, 1]
+    assert a.ignore.tolist() == [False, True] and attributes['invalid'].tolist() == [0, 1]
+    # face lines with only x y w h: boxes, no attributes, nothing ignored
+    assert 'attributes' not in b.extra and b.ignore.tolist() == [False] and len(b.boxes) == 1
+
+
+def test_wider_bad_face_line_names_the_image(tmp_path):
+    from maskhub.data.wider import read_wider
+    gt = tmp_path / 'gt.txt'
+    gt.write_text('a/x.jpg\n1\n1 2 oops\n')
+    with pytest.raises(ValueError, match='a/x.jpg'):
+        read_wider(gt, tmp_path)
 
 
 def test_mask_split_keeps_duplicates_together():

@@ -1,5 +1,6 @@
 """Evaluation metrics on hand-made cases, plus one real-model run on a few shared images."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -231,30 +232,126 @@ def test_own_matching_agrees_with_cocoeval_on_random_crowds():
     assert ours == pytest.approx(coco_recall)
 
 
-def test_report_states_met_goals_and_shortfalls(two_images, tmp_path):
+# A WIDER-format file: x y w h blur expression illumination invalid occlusion pose per face
+TINY_WIDER = """e/a.jpg
+6
+0 0 20 20 0 0 0 0 0 0
+100 0 20 20 2 0 0 0 2 1
+200 0 40 40 1 0 0 0 1 1
+300 0 30 30 2 0 0 1 0 0
+350 0 0 30 1 0 0 0 0 1
+400 0 30 30 2 0 0 0 1 0
+e/b.jpg
+1
+0 0 64 64 0 0 0 0 2 0
+"""
+
+
+def tiny_wider_case(tmp_path):
+    """Samples of TINY_WIDER and predictions that find a/face 0 and 2 and b/face 0 at score 0.9, a/face 5
+    (the sixth line; the zero-width fifth is dropped) only at 0.3, and put one detection on the invalid face."""
+    gt = tmp_path / 'wider_gt.txt'
+    gt.write_text(TINY_WIDER)
+    a, b = load_samples('wider:%s' % gt)
+    assert len(a.boxes) == 5
+    det_a = Detections(np.concatenate([a.boxes[[0, 2, 3, 4]] + 1]), [0.9, 0.9, 0.9, 0.3])
+    det_b = Detections(b.boxes + 2, [0.9])
+    return [a, b], [det_a, det_b]
+
+
+def test_recall_by_wider_attribute_on_a_known_case(tmp_path):
+    samples, predictions = tiny_wider_case(tmp_path)
+    at = operating_point(samples, predictions, 0.5)
+    by = {a: {v: (c['found'], c['faces']) for v, c in values.items()} for a, values in at['recall_by_attribute'].items()}
+    assert by == {'pose': {'typical': (2, 3), 'atypical': (1, 2)},
+                  'occlusion': {'none': (1, 1), 'partial': (1, 2), 'heavy': (1, 2)},
+                  'blur': {'clear': (2, 2), 'normal': (1, 1), 'heavy': (0, 2)}}
+    assert at['recall']['all'] == {'faces': 5, 'found': 3, 'recall': 0.6}   # the invalid face counts nowhere
+    assert at['precision'] == 1.0
+    # same matches at another operating point: the 0.3 detection now finds the heavy-blur face
+    low = operating_point(samples, predictions, 0.2)['recall_by_attribute']
+    assert low['blur']['heavy']['found'] == 1 and low['pose']['typical']['found'] == 3
+    h = headline(compute_metrics(samples, predictions))
+    assert h['recall_by_attribute']['pose'] == {'typical': pytest.approx(200 / 3), 'atypical': 50.0}
+
+
+def test_evaluate_summary_prints_attribute_recall(tmp_path, capsys):
+    from maskhub.evaluation.cli import print_summary
+    samples, predictions = tiny_wider_case(tmp_path)
+    metrics = compute_metrics(samples, predictions)
+    metrics['settings'] = {'model': 'm', 'shrink': 0.5, 'recall_score': 0.5}
+    print_summary(metrics)
+    assert 'pose typical  66.7 atypical  50.0 | occlusion none 100.0' in capsys.readouterr().out
+
+
+def test_voc_ground_truth_has_no_attribute_table(tmp_path, two_images):
+    write_voc(tmp_path / 'kaggle', 'img0', [((1, 1, 20, 20), 'with_mask'), ((40, 40, 90, 90), 'without_mask')])
+    samples = load_samples('voc:%s' % (tmp_path / 'kaggle'))
+    metrics = compute_metrics(samples, perfect(samples))
+    assert metrics['at_score']['recall']['all']['recall'] == 1.0
+    assert 'recall_by_attribute' not in metrics['at_score']
+    assert 'recall_by_attribute' not in headline(metrics)
+    # a mixed set (WIDER and VOC images) has no attribute table either: it would count only some faces
+    wider, _ = tiny_wider_case(tmp_path)
+    assert 'recall_by_attribute' not in operating_point(wider + samples, [perfect([s])[0] for s in wider + samples],
+                                                        0.5)
+
+
+def report_results(tmp_path):
+    """Report inputs: 'mobile' misses the two small faces of image a, 'crowd' finds every face."""
     from maskhub.evaluation.report import plot_figures
-    from maskhub.evaluation.report_markdown import render_report
-    wider = [Sample(s.path, s.boxes, [None] * len(s.boxes)) for s in two_images]
-    half = perfect(two_images)
-    half[0] = Detections(half[0].boxes[2:], half[0].scores[2:], half[0].probs[2:])   # misses the two small faces
-    predictions = {'mobile': half, 'mobile_crowd': perfect(two_images), 'server': perfect(two_images)}
+    wider_samples, wider_predictions = tiny_wider_case(tmp_path)
+    two = [Sample('a.jpg', sized_boxes([10, 20, 40, 100]), [MASK, NO_MASK, MASK, NO_MASK]),
+           Sample('b.jpg', sized_boxes([24, 70]), [NO_MASK, MASK])]
+    half = perfect(two)
+    half[0] = Detections(half[0].boxes[2:], half[0].scores[2:], half[0].probs[2:])
+    predictions = {'mobile': (wider_predictions, half), 'crowd': (perfect(wider_samples), perfect(two))}
     rows = []
-    for model, preds in predictions.items():
-        for data, samples in (('wider-val', wider), ('mask-val', two_images)):
+    for model, (on_wider, on_masks) in predictions.items():
+        for data, samples, preds in (('wider-val', wider_samples, on_wider), ('mask-val', two, on_masks)):
             metrics = compute_metrics(samples, preds, ([MASK], [MASK]))
             rows.append({'model': model, 'data': data, 'shrink': 0.5, 'metrics': metrics,
                          'headline': headline(metrics)})
-    results = {'rows': rows, 'timings': {(m, 0.5): (12.0, 13.0, 3) for m in predictions},
-               'images': {'wider-val': 2, 'mask-val': 2}, 'total_images': {'wider-val': 10, 'mask-val': 2},
-               'figures': plot_figures(rows, tmp_path / 'figures'), 'real_timing_frame': True,
-               'model_info': {m: {'description': 'the %s model' % m, 'weights': 'abc'} for m in predictions}}
-    context = {'command': 'python -m maskhub.evaluation.report --max-images-wider 2', 'generated': 'now',
-               'machine': 'test', 'missing_models': [], 'datasets': {'wider-val': 'WIDER', 'mask-val': 'masks'},
-               'timing_image': 'x.jpg', 'out': tmp_path}
-    text = render_report(results, context)
+    return {'rows': rows, 'timings': {(m, 0.5): (12.0, 13.0, 3) for m in predictions},
+            'images': {'wider-val': 2, 'mask-val': 2}, 'total_images': {'wider-val': 10, 'mask-val': 2},
+            'figures': plot_figures(rows, tmp_path / 'figures'), 'real_timing_frame': True,
+            'model_info': {'mobile': {'description': 'the official model', 'weights': 'abc', 'gmac': 0.85},
+                           'crowd': {'description': 'a crowd model', 'weights': 'def', 'gmac': 1.7}}}
+
+
+def test_report_shows_attribute_recall_for_wider_only_and_compute(tmp_path):
+    from maskhub.evaluation.report_markdown import render_report
+    context = {'command': 'python -m maskhub.evaluation.report --limit 2', 'generated': 'now', 'machine': 'test',
+               'datasets': {'wider-val': 'WIDER', 'mask-val': 'masks'}, 'timing_image': 'x.jpg',
+               'timing_repeats': 10, 'out': tmp_path, 'baseline': 'mobile'}
+    text = render_report(report_results(tmp_path), context)
+    assert text.startswith('# Accuracy: `mobile` vs `crowd`')
     assert 'wider-val: 2 of 10 (spread evenly over the split)' in text
-    assert '| WIDER val recall of faces < 32 px at score 0.5 | mobile_crowd | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
-    assert '| WIDER val recall of faces < 32 px at score 0.5 | server | 0.5 | 33.3 | 100.0 | +66.7 | >= +10 | yes |' in text
-    assert 'server face AP@0.5 not above mobile_crowd on wider-val at shrink 0.5 (+0.0 points).' in text
-    assert '- `server`: the server model (weights abc)' in text
+    assert '- `crowd`: a crowd model (weights def)' in text
+    # summary: face AP, recall < 32 px, atypical pose, heavy occlusion on WIDER, then mask val, with differences
+    summary = text[text.index('## Summary'):text.index('## WIDER')]
+    assert '| mobile | 0.5 | 80.2 | 33.3 | 50.0 | 50.0 | 66.3 | 100.0 | 0.85 | 12 |' in summary
+    assert '| crowd | 0.5 | 100.0 (+19.8) | 100.0 (+66.7) | 100.0 (+50.0) | 100.0 (+50.0) | 100.0 (+33.7) | ' in summary
+    wider = text[text.index('## WIDER'):text.index('## masks')]
+    masks = text[text.index('## masks'):]
+    assert 'Ground-truth faces: pose typical 3, atypical 2; occlusion none 1, partial 2, heavy 2' in wider
+    assert '| mobile | 0.5 | 66.7 | 50.0 | 100.0 | 50.0 | 50.0 | 100.0 | 100.0 | 0.0 |' in wider
+    assert '| crowd | 0.5 | 100.0 | 100.0 | 100.0 | 100.0 | 100.0 | 100.0 | 100.0 | 100.0 |' in wider
+    assert 'pose atypical' not in masks.split('## Compute')[0]       # VOC ground truth: no attribute table
+    assert '| mobile | 0.85 | 1.00 | 12 / 13 ms (3 faces) |' in text
+    assert '| crowd | 1.70 | 2.00 | 12 / 13 ms (3 faces) |' in text
+    assert not re.search(r'\b(goals?|met|issues?|targets?)\b', text, re.IGNORECASE)
     assert (tmp_path / 'figures' / 'pr_face_wider-val_shrink0.5.png').exists()
+
+
+def test_detector_gmac_of_the_mobile_and_server_networks():
+    from maskhub.config import load_builtin_config
+    from maskhub.evaluation.compute import detector_gmac
+    configs = {name: load_builtin_config('pyramidbox_lite_%s' % name).detector for name in ('mobile', 'server')}
+    mobile = detector_gmac(configs['mobile'])
+    # stem, three Inception-SE blocks and the heads at stride 8/16 of a 320x240 input: ~0.85 GMAC
+    assert 0.7 < mobile < 1.0
+    assert detector_gmac(configs['mobile'], 640, 480) == pytest.approx(4 * mobile, rel=0.01)
+    server = detector_gmac(configs['server'])
+    # the server runs the same network on a pyramid: the 2x path alone costs four mobile passes
+    assert server > 4 * mobile

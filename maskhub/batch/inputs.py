@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from maskhub.io.paths import input_problem
 from maskhub.io.video import VIDEO_EXTENSIONS
 
 IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp'}
@@ -28,12 +29,28 @@ def _kind(path):
     return 'video' if ext in VIDEO_EXTENSIONS else 'image'
 
 
-def _media_in_dir(folder):
-    exts = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-    for root, dirs, files in os.walk(folder):
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+def _is_media_name(name):
+    return Path(name).suffix.lower() in MEDIA_EXTENSIONS
+
+
+def _media_in_dir(folder, errors):
+    """Media files under ``folder`` (recursive, symlinked folders not followed). Entries named like media
+    that are not files (a folder called x.jpg with nothing inside, a symlink loop, a broken link)
+    go to ``errors`` with their reason instead of vanishing."""
+    def walk_error(err):
+        errors.append(InputError(err.filename or folder, 'cannot list folder (%s)' % (err.strerror or err)))
+
+    for root, dirs, files in os.walk(folder, onerror=walk_error):
         dirs.sort()
+        for name in sorted(dirs):
+            sub = os.path.join(root, name)
+            if _is_media_name(name) and (os.path.islink(sub) or not any(True for _ in _media_in_dir(sub, []))):
+                errors.append(InputError(sub, input_problem(sub) or 'is a directory, not an image file'))
         for name in sorted(files):
-            if Path(name).suffix.lower() in exts:
+            if _is_media_name(name):
                 yield os.path.join(root, name)
 
 
@@ -51,9 +68,10 @@ def expand_inputs(inputs):
 
     def add(p, from_list=False):
         if os.path.isdir(p):
-            found = list(_media_in_dir(p))
+            found = list(_media_in_dir(p, errors))
             if not found:
-                errors.append(InputError(p, 'folder contains no image or video'))
+                errors.append(InputError(p, 'is a directory, not an image file' if _is_media_name(p)
+                                         else 'folder contains no image or video'))
             paths.extend(found)
         elif os.path.isfile(p):
             if not from_list and Path(p).suffix.lower() in LIST_EXTENSIONS:
@@ -68,7 +86,7 @@ def expand_inputs(inputs):
             for m in matches:
                 add(m, from_list)
         else:
-            errors.append(InputError(p, 'file not found'))
+            errors.append(InputError(p, input_problem(p) or 'file not found'))
 
     for p in inputs:
         add(str(p))

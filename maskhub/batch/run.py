@@ -2,33 +2,40 @@
 
 A run folder holds::
 
-    journal.jsonl         one line per finished item (its face rows, or its error): the source of truth
-    predictions.csv/.parquet, errors.csv, summary.json     rebuilt from the journal at the end
+    journal.jsonl         one line per finished item (its face rows, per-image records, or its error):
+                          the source of truth, crash-safe (see ``maskhub.batch.journal``)
+    predictions.csv/.parquet, images.csv/.parquet, errors.csv, summary.json
+                          rebuilt from the journal at the end (``maskhub.batch.outputs``)
     images/               annotated images (--save-images)
 
 ``--resume`` skips items already in the journal; ``merge_runs`` joins several shards' folders.
+The output folder is checked before anything is predicted (``maskhub.io.paths.check_output_dir``);
+a disk that fills up mid-run stops the run with ``OutputFullError``, the journal valid and resumable.
 """
-import datetime as dt
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import pandas as pd
 from tqdm import tqdm
 
 from maskhub.batch.inputs import expand_inputs, select_shard
+from maskhub.batch.journal import (JOURNAL, JournalWriter, is_out_of_space, read_journal_strict,
+                                   repair_journal)
+from maskhub.batch.outputs import failed_entry, make_entry, now_utc, summarize, write_run_outputs  # noqa: F401
 from maskhub.io.draw import draw_faces
 from maskhub.io.images import ImageError, read_image
-from maskhub.io.tables import ERROR_COLUMNS, rows_to_dataframe, write_predictions
+from maskhub.io.paths import DEFAULT_MIN_FREE_MB, check_output_dir
 from maskhub.io.video import VideoError, iter_frames
 
 log = logging.getLogger(__name__)
-JOURNAL = 'journal.jsonl'
+
+
+class OutputFullError(OSError):
+    """The output disk filled up during a run: what is in the journal is kept, ``--resume`` continues."""
 
 
 @dataclass
@@ -43,24 +50,22 @@ class RunOptions:
     num_shards: int = 1
     shard_index: int = 0
     progress: bool = True
+    min_free_mb: float = DEFAULT_MIN_FREE_MB      # refuse to start with less free space on the output disk
     extra: dict = field(default_factory=dict)
-
-
-def _read_journal(path):
-    entries = {}
-    if path.exists():
-        for line in path.read_text(encoding='utf-8').splitlines():
-            try:
-                e = json.loads(line)
-                entries[e['path']] = e
-            except (ValueError, KeyError):
-                continue        # a line cut short by a crash: that item is simply redone
-    return entries
 
 
 def annotated_image_stem(path):
     """File-name stem of the annotated copy of ``path`` under a run's images/ folder."""
     return re.sub(r'[^A-Za-z0-9._-]+', '_', str(path).lstrip('./'))[-180:]
+
+
+def _write_jpeg(path, image):
+    """cv2.imwrite hides why it failed; encode here and write with Python so a full disk is an OSError."""
+    ok, buf = cv2.imencode('.jpg', image)
+    if not ok:
+        raise ValueError('could not encode %s' % path)
+    with open(path, 'wb') as f:
+        f.write(buf.tobytes())
 
 
 def _process_image(detector, item, opts, images_dir, frames=None):
@@ -70,7 +75,7 @@ def _process_image(detector, item, opts, images_dir, frames=None):
     if images_dir is not None:
         small = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale) for k in ('left', 'top', 'right', 'bottom')}}
                  for f in result.faces]
-        cv2.imwrite(str(images_dir / (annotated_image_stem(item.path) + '.jpg')), draw_faces(loaded.image, small))
+        _write_jpeg(images_dir / (annotated_image_stem(item.path) + '.jpg'), draw_faces(loaded.image, small))
     return [result], []
 
 
@@ -84,7 +89,7 @@ def _process_video(detector, item, opts, images_dir, frames=None):
             results.append(r)
             if images_dir is not None:
                 name = '%s_f%06d.jpg' % (annotated_image_stem(item.path), fr.index)
-                cv2.imwrite(str(images_dir / name), draw_faces(fr.image, r.faces))
+                _write_jpeg(images_dir / name, draw_faces(fr.image, r.faces))
     except VideoError as err:
         if not results:
             raise
@@ -95,72 +100,34 @@ def _process_video(detector, item, opts, images_dir, frames=None):
 def process_item(detector, item, opts, images_dir=None, frames=None):
     """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
 
-    Never raises for a bad item: the failure is recorded in the entry's ``errors``.
+    A bad item never raises: the failure is recorded in the entry's ``errors``. Running out of disk
+    space does raise (``is_out_of_space``): the run must stop, not record the item as failed.
     """
-    entry = {'path': item.path, 'kind': item.kind, 'failed': False}
-    if frames is not None:
-        entry['frames'] = list(frames)
     try:
         handler = _process_video if item.kind == 'video' else _process_image
         results, errors = handler(detector, item, opts, images_dir, frames)
-        entry.update(rows=[row for r in results for row in r.rows()], errors=errors, units=len(results),
-                     units_without_face=sum(1 for r in results if not r.faces),
-                     detect_ms=sum(r.timings_ms['detect'] for r in results),
-                     classify_ms=sum(r.timings_ms['classify'] for r in results))
+        entry = make_entry(item.path, item.kind, results, errors)
     except (ImageError, VideoError) as err:
-        entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None, 'error': err.reason}])
+        entry = failed_entry(item.path, item.kind, err.reason)
+    except OSError as err:
+        if is_out_of_space(err):
+            raise
+        log.exception('unexpected failure on %s', item.path)
+        entry = failed_entry(item.path, item.kind, '%s: %s' % (type(err).__name__, err))
     except Exception as err:       # keep the batch going; the reason is recorded, not lost
         log.exception('unexpected failure on %s', item.path)
-        entry.update(failed=True, rows=[], errors=[{'path': item.path, 'frame': None,
-                                                     'error': '%s: %s' % (type(err).__name__, err)}])
+        entry = failed_entry(item.path, item.kind, '%s: %s' % (type(err).__name__, err))
+    if frames is not None:
+        entry['frames'] = list(frames)
     for e in entry['errors']:
         log.warning('%s: %s', e['path'], e['error'])
     return entry
 
 
-def summarize(predictions, n_items, errors, elapsed_s, extra=None):
-    faces = len(predictions)
-    n_mask = int((predictions['label'] == 'MASK').sum()) if faces else 0
-    frames = predictions.drop_duplicates(['path', 'frame']) if faces else predictions
-    summary = {
-        'items': n_items,
-        'faces': faces,
-        'mask': n_mask,
-        'no_mask': faces - n_mask,
-        'compliance_rate': round(n_mask / faces, 4) if faces else None,
-        'images_with_faces': int(len(frames)),
-        'errors': len(errors),
-        'elapsed_s': round(elapsed_s, 3),
-    }
-    summary.update(extra or {})
-    return summary
-
-
-def finish_run(out, entries, started, opts_dict, elapsed_s):
-    """Rebuild predictions.csv/.parquet, errors.csv and summary.json from the journal entries."""
-    rows = [row for e in entries.values() for row in e.get('rows', [])]
-    errors = [err for e in entries.values() for err in e.get('errors', [])]
-    predictions = rows_to_dataframe(rows)
-    csv_path, parquet_path = write_predictions(predictions, out)
-    pd.DataFrame(errors, columns=ERROR_COLUMNS).to_csv(out / 'errors.csv', index=False)
-    processed = [e for e in entries.values() if e.get('units', 0) > 0]
-    units = sum(e.get('units', 0) for e in processed)
-    det_ms = sum(e.get('detect_ms', 0.0) for e in processed)
-    cls_ms = sum(e.get('classify_ms', 0.0) for e in processed)
-    summary = summarize(predictions, len(entries), errors, elapsed_s, {
-        'images': units,
-        'images_with_no_face': sum(e.get('units_without_face', 0) for e in processed),
-        'videos': sum(1 for e in entries.values() if e.get('kind') == 'video'),
-        'failed_items': sum(1 for e in entries.values() if e.get('failed')),
-        'mean_detect_ms': round(det_ms / units, 2) if units else None,
-        'mean_classify_ms': round(cls_ms / units, 2) if units else None,
-        'started_at': started, 'finished_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
-        'options': opts_dict,
-        'files': {'predictions_csv': csv_path.name, 'predictions_parquet': parquet_path.name,
-                  'errors_csv': 'errors.csv'},
-    })
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2), encoding='utf-8')
-    return summary
+def out_of_space(out, done, err):
+    """The ``OutputFullError`` of a run that filled its disk after ``done`` items."""
+    return OutputFullError(err.errno, '%s: disk full (%s) after %d item(s); the journal keeps them: free space '
+                           'and rerun the same command with --resume' % (out, err.strerror, done))
 
 
 @dataclass
@@ -176,9 +143,10 @@ class RunFolder:
 
 
 def open_run(inputs, out_dir, opts):
-    """Create / reopen ``out_dir``, expand and shard ``inputs``, read the journal when resuming."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Check and create ``out_dir`` (``OutputDirError`` before any work), expand and shard ``inputs``; when
+    resuming, make the journal safe to append to (unusable lines quarantined and their items redone), else
+    start a new one. Inputs naming nothing usable are journaled as failed entries here."""
+    out = check_output_dir(out_dir, opts.min_free_mb)
     images_dir = None
     if opts.save_images:
         images_dir = out / 'images'
@@ -188,14 +156,21 @@ def open_run(inputs, out_dir, opts):
     journal_path = out / JOURNAL
     if not opts.resume and journal_path.exists():
         journal_path.unlink()
-    entries = _read_journal(journal_path)
-    for err in input_errors:
-        entries[err.path] = {'path': err.path, 'kind': 'input', 'failed': True, 'rows': [],
-                             'errors': [{'path': err.path, 'frame': None, 'error': err.error}]}
+    entries = repair_journal(journal_path).entries if opts.resume else {}
+    new_errors = [err for err in input_errors if err.path not in entries]
+    try:
+        with JournalWriter(journal_path) as journal:
+            for err in new_errors:
+                log.warning('%s: %s', err.path, err.error)
+                entries[err.path] = failed_entry(err.path, 'input', err.error)
+                journal.append(entries[err.path])
+    except OSError as err:
+        if is_out_of_space(err):
+            raise out_of_space(out, 0, err) from None
+        raise
     todo = [it for it in items if it.path not in entries]
     log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-    return RunFolder(out, images_dir, journal_path, items, entries, todo, started)
+    return RunFolder(out, images_dir, journal_path, items, entries, todo, now_utc())
 
 
 def run_options(opts, model, inputs, **extra):
@@ -206,36 +181,62 @@ def run_options(opts, model, inputs, **extra):
 
 
 def run_batch(detector, inputs, out_dir, opts=None):
-    """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict."""
+    """Predict every item of ``inputs`` into ``out_dir``; returns the summary dict.
+    Raises ``OutputDirError`` (unusable folder) before predicting, ``OutputFullError`` when the disk fills up."""
     opts = opts or RunOptions()
     run = open_run(inputs, out_dir, opts)
     t0 = time.perf_counter()
-    with open(run.journal_path, 'a', encoding='utf-8') as journal:
-        for item in tqdm(run.todo, desc='predict', unit='item', disable=not opts.progress):
-            entry = process_item(detector, item, opts, run.images_dir)
-            journal.write(json.dumps(entry) + '\n')
-            journal.flush()
-            run.entries[item.path] = entry
+    done = 0
+    with JournalWriter(run.journal_path) as journal:
+        try:
+            for item in tqdm(run.todo, desc='predict', unit='item', disable=not opts.progress):
+                entry = process_item(detector, item, opts, run.images_dir)
+                journal.append(entry)
+                run.entries[item.path] = entry
+                done += 1
+        except OSError as err:
+            if is_out_of_space(err):
+                raise out_of_space(run.out, done, err) from None
+            raise
     return finish_run(run.out, run.entries, run.started, run_options(opts, detector.name, inputs),
                       time.perf_counter() - t0)
 
 
+def finish_run(out, entries, started, opts_dict, elapsed_s):
+    """Rebuild every table and summary.json from the journal entries (``write_run_outputs``); a full disk
+    is an ``OutputFullError`` (the journal is complete, rerunning with --resume only rewrites the tables)."""
+    try:
+        return write_run_outputs(out, entries, started, opts_dict, elapsed_s)
+    except OSError as err:
+        if is_out_of_space(err):
+            raise OutputFullError(err.errno, '%s: disk full (%s) while writing the tables; the journal is complete: '
+                                  'free space and rerun with --resume' % (out, err.strerror)) from None
+        raise
+
+
 def merge_runs(run_dirs, out_dir):
-    """Join the journals of several run folders (e.g. shards) into one run folder."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Join the journals of several run folders (e.g. shards) into one run folder. A journal with an
+    unreadable line is a ``JournalError`` (nothing is written): its items would silently go missing."""
     entries, elapsed, options = {}, 0.0, []
+    contents = []
     for d in run_dirs:
         d = Path(d)
         if not (d / JOURNAL).exists():
             raise FileNotFoundError('%s is not a maskhub run folder (no %s)' % (d, JOURNAL))
-        entries.update(_read_journal(d / JOURNAL))
-        if (d / 'summary.json').exists():
-            s = json.loads((d / 'summary.json').read_text())
+        contents.append(read_journal_strict(d / JOURNAL))
+    out = check_output_dir(out_dir)
+    for d, c in zip(run_dirs, contents):
+        entries.update(c.entries)
+        summary_path = Path(d) / 'summary.json'
+        if summary_path.exists():
+            s = json.loads(summary_path.read_text())
             elapsed += s.get('elapsed_s', 0.0)
             options.append(s.get('options', {}))
-    with open(out / JOURNAL, 'w', encoding='utf-8') as f:
+    journal_path = out / JOURNAL
+    if journal_path.exists():
+        journal_path.unlink()
+    with JournalWriter(journal_path, sync=False) as journal:
         for e in entries.values():
-            f.write(json.dumps(e) + '\n')
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-    return finish_run(out, entries, started, {'merged_from': [str(d) for d in run_dirs], 'shards': options}, elapsed)
+            journal.append(e)
+    return finish_run(out, entries, now_utc(), {'merged_from': [str(d) for d in run_dirs], 'shards': options},
+                      elapsed)

@@ -1,7 +1,10 @@
 """maskhub merge RUN_DIR... --out DIR"""
 import json
+import sys
 
-from maskhub.batch.run import merge_runs
+from maskhub.batch.journal import JournalError
+from maskhub.batch.run import OutputFullError, merge_runs
+from maskhub.io.paths import OutputDirError
 
 
 def add_arguments(parser):
@@ -10,7 +13,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    summary = merge_runs(args.runs, args.out)
+    try:
+        summary = merge_runs(args.runs, args.out)
+    except (JournalError, OutputDirError, OutputFullError, FileNotFoundError) as err:
+        print('maskhub merge: %s' % err, file=sys.stderr)
+        return 2
     print(json.dumps({k: summary[k] for k in ('images', 'faces', 'mask', 'no_mask', 'errors')}))
     print('results: %s' % args.out)
     return 0

@@ -1,8 +1,11 @@
 """maskhub predict INPUT... --model mobile --out DIR"""
 import json
 import logging
+import sys
 
-from maskhub.batch.run import RunOptions, run_batch
+from maskhub.batch.journal import JournalError
+from maskhub.batch.run import OutputFullError, RunOptions, run_batch
+from maskhub.io.paths import OutputDirError, check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +44,22 @@ def add_arguments(parser):
 def run(args):
     if args.shrink is not None and not 0 < args.shrink <= 4:
         raise SystemExit('--shrink must be in (0, 4]')
+    try:
+        check_output_dir(args.out)          # before the model loads: a bad --out fails in a second
+    except OutputDirError as err:
+        print('maskhub predict: %s' % err, file=sys.stderr)
+        return 2
     detector = load_detector(args)
     opts = RunOptions(shrink=args.shrink, confs_threshold=args.confs_threshold, use_multi_scale=args.multi_scale,
                       video_every_n=args.every_n, video_fps=args.fps, save_images=args.save_images,
                       resume=args.resume, num_shards=args.num_shards, shard_index=args.shard_index,
                       progress=not args.no_progress)
-    summary = run_batch(detector, args.inputs, args.out, opts)
+    try:
+        summary = run_batch(detector, args.inputs, args.out, opts)
+    except (OutputDirError, OutputFullError, JournalError) as err:
+        print('maskhub predict: %s' % err, file=sys.stderr)
+        return 2
     print(json.dumps({k: summary[k] for k in ('images', 'faces', 'mask', 'no_mask', 'compliance_rate',
                                               'images_with_no_face', 'errors')}))
-    print('results: %s (predictions.csv, predictions.parquet, summary.json, errors.csv)' % args.out)
+    print('results: %s (predictions, images (one row per input), errors, summary.json)' % args.out)
     return 1 if summary['errors'] else 0

@@ -6,6 +6,13 @@ from maskhub.dashboard import frames, media, runs
 # loaded runs and tables are shared, read-only objects: cache_resource avoids copying 50k rows per rerun
 
 
+def version_key(run):
+    """Identifies a run's current files, for the caches of comparisons and evaluations."""
+    if run.run_dir is not None:
+        return run.name, str(run.run_dir), runs.run_signature(run.run_dir)
+    return run.name, len(run.predictions), float(run.predictions['confidence'].sum())
+
+
 @st.cache_resource(max_entries=32, show_spinner='Loading run…')
 def load_run(path, signature):
     return runs.load_run(path)

@@ -110,3 +110,42 @@ def per_image(pairs):
     table = counts.rename_axis(index=['image', 'frame'], columns=None).reset_index()
     table['frame'] = table['frame'].astype('Int64').mask(table['frame'] == -1)
     return table.sort_values(['differences', 'image'], ascending=[False, True], kind='stable').reset_index(drop=True)
+
+
+# ---- which runs are comparable ---------------------------------------------------------------------------
+
+def input_paths(run):
+    """The images / videos a run was made from: its journal's items (images without a face included),
+    else, for a bare predictions table, the paths in it."""
+    paths = run.items['path'] if run.items is not None and len(run.items) else run.predictions['path']
+    return frozenset(pd.Series(paths, dtype='string').dropna())
+
+
+def input_overlap(paths_a, paths_b):
+    """How two runs' inputs relate: {'by', 'both', 'only_a', 'only_b', 'same'}; by path, or by file name
+    when the runs share no path (the same images in another folder or on another machine)."""
+    by = 'path' if paths_a & paths_b else 'name'
+    keys_a = set(image_keys(pd.Series(sorted(paths_a), dtype='string'), by).dropna())
+    keys_b = set(image_keys(pd.Series(sorted(paths_b), dtype='string'), by).dropna())
+    both = keys_a & keys_b
+    return {'by': by, 'both': len(both), 'only_a': len(keys_a - both), 'only_b': len(keys_b - both),
+            'same': bool(both) and keys_a == keys_b, 'shared_keys': frozenset(both)}
+
+
+def default_pair(inputs):
+    """``inputs``: input path sets in order of preference -> (i, j): the first two with the same inputs,
+    else the two sharing the most images, else the first two."""
+    best, best_shared = (0, 1), -1
+    for i in range(len(inputs)):
+        for j in range(i + 1, len(inputs)):
+            overlap = input_overlap(inputs[i], inputs[j])
+            if overlap['same']:
+                return i, j
+            if overlap['both'] > best_shared:
+                best, best_shared = (i, j), overlap['both']
+    return best
+
+
+def only_images(faces, keys, by):
+    """The faces of the images (keys as ``image_keys`` makes them) in ``keys``."""
+    return faces[image_keys(faces['path'], by).isin(keys).fillna(False).to_numpy(bool)]

@@ -1,11 +1,17 @@
 """Detection on uploaded files, written as an ordinary run folder by ``maskhub.batch.run``.
 
-Uploads are kept in the run's ``inputs/`` so the run stays viewable after it is saved elsewhere.
+Uploads are kept in the run's ``inputs/``. Saving copies the folder into the runs directory and points
+the paths it recorded at the copy's ``inputs/``, so a saved run never refers to the session's
+temporary folder.
 """
 import datetime as dt
+import json
+import os
 import re
 import shutil
 from pathlib import Path
+
+import pandas as pd
 
 from maskhub.batch.inputs import IMAGE_EXTENSIONS
 from maskhub.batch.run import RunOptions, run_batch
@@ -82,4 +88,45 @@ def save_run(run_dir, runs_dir, name):
         raise DetectError('%s already exists: choose another name' % target)
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
     shutil.copytree(run_dir, target)
+    relocate_run(target, run_dir)
     return target
+
+
+def _moved(value, old, new):
+    if isinstance(value, str):
+        return new + value[len(old):] if value == old or value.startswith(old + os.sep) else value
+    if isinstance(value, dict):
+        return {k: _moved(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(v, old, new) for v in value]
+    return value
+
+
+def relocate_run(folder, old_dir):
+    """Rewrite the paths a run folder copied from ``old_dir`` to ``folder`` recorded under ``old_dir``
+    (its tables' ``path`` column, its journal and summary) to the same files under ``folder``."""
+    folder = Path(folder)
+    old, new = os.path.normpath(os.path.abspath(old_dir)), os.path.normpath(os.path.abspath(folder))
+    for path in folder.glob('*.jsonl'):
+        lines = []
+        for line in path.read_text(encoding='utf-8').splitlines(keepends=True):
+            try:
+                lines.append(json.dumps(_moved(json.loads(line), old, new)) + '\n')
+            except ValueError:
+                lines.append(line)          # a line cut short stays as it was, for the readers to report
+        path.write_text(''.join(lines), encoding='utf-8')
+    for path in folder.glob('*.json'):
+        try:
+            data = json.loads(path.read_text(encoding='utf-8'))
+        except ValueError:
+            continue
+        path.write_text(json.dumps(_moved(data, old, new), indent=2), encoding='utf-8')
+    for path in list(folder.glob('*.csv')) + list(folder.glob('*.parquet')):
+        if not path.stat().st_size:
+            continue
+        csv = path.suffix == '.csv'
+        table = pd.read_csv(path, dtype=str, keep_default_na=False) if csv else pd.read_parquet(path)
+        if 'path' not in table.columns:
+            continue
+        table['path'] = table['path'].map(lambda v: _moved(v, old, new), na_action='ignore').astype(table['path'].dtype)
+        table.to_csv(path, index=False) if csv else table.to_parquet(path, index=False)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from maskhub.batch.run import JOURNAL, summarize
+from maskhub.batch.journal import JOURNAL, read_journal
+from maskhub.batch.outputs import summarize
 from maskhub.io.tables import ERROR_COLUMNS, read_predictions, rows_to_dataframe
 
 PREDICTION_FILES = ('predictions.parquet', 'predictions.csv')
@@ -61,17 +62,6 @@ def run_signature(folder):
     folder = Path(folder)
     return tuple((m, (folder / m).stat().st_mtime_ns, (folder / m).stat().st_size)
                  for m in RUN_MARKERS if (folder / m).exists())
-
-
-def read_journal_entries(path):
-    entries = {}
-    for line in Path(path).read_text(encoding='utf-8', errors='replace').splitlines():
-        try:
-            entry = json.loads(line)
-            entries[entry['path']] = entry
-        except (ValueError, KeyError, TypeError):
-            continue        # a line cut short by a crash
-    return list(entries.values())
 
 
 def _items_from_journal(entries):
@@ -137,7 +127,13 @@ def load_run(folder, name=None):
         raise RunError('%s is not a maskhub run folder: it has none of %s (make one with '
                        '`maskhub predict INPUTS --out %s`)' % (folder, ', '.join(RUN_MARKERS), folder))
     warnings = []
-    entries = read_journal_entries(folder / JOURNAL) if (folder / JOURNAL).exists() else None
+    entries = None
+    if (folder / JOURNAL).exists():
+        journal = read_journal(folder / JOURNAL)
+        entries = list(journal.entries.values())
+        if journal.bad_lines:
+            warnings.append('%s has %d unreadable line(s) (%s): those items are not shown; `maskhub predict ... '
+                            '--resume` redoes them' % (JOURNAL, len(journal.bad_lines), journal.problems()))
     predictions = _read_table(folder, warnings)
     if predictions is None:
         if not entries:

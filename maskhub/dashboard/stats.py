@@ -45,6 +45,21 @@ def compliance_by(faces, column):
     return table.sort_values('faces', ascending=False, kind='stable').reset_index(drop=True)
 
 
+def short_folder_names(folders):
+    """Folder paths as a chart labels them: without the parent they all share ('…/' marks the cut);
+    a single folder keeps its last two parts."""
+    parts = [str(f).replace('\\', '/').rstrip('/').split('/') for f in folders]
+    if not parts:
+        return []
+    if len(parts) == 1:
+        common = max(0, len(parts[0]) - 2)
+    else:
+        common = 0
+        while all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+            common += 1
+    return [('…/' if common and any(p[:common]) else '') + '/'.join(p[common:]) for p in parts]
+
+
 def compliance_over_time(faces, bin_s=1.0):
     """Video faces per (run, video, time bin): faces, mask, compliance_rate; empty without video rows."""
     video = faces[faces['timestamp_s'].notna()]

@@ -45,6 +45,10 @@ def print_summary(metrics):
     print('  at score %.2f: recall %s | precision %s%s'
           % (s['recall_score'], ' '.join('%s %s' % (k, _fmt(v)) for k, v in h['recall'].items()),
              _fmt(h['precision']), matched))
+    if 'recall_by_attribute' in h:
+        print('  at score %.2f, recall by WIDER attribute: %s' % (s['recall_score'], ' | '.join(
+            '%s %s' % (attribute, ' '.join('%s %s' % (k, _fmt(v)) for k, v in values.items()))
+            for attribute, values in h['recall_by_attribute'].items())))
     if 'classifier_on_gt' in metrics:
         c = metrics['classifier_on_gt']
         print('  classifier on ground-truth crops: accuracy %s, macro F1 %s, confusion (rows truth %s) %s'

@@ -132,6 +132,10 @@ def headline(metrics):
            'precision': pct(metrics['at_score']['precision']),
            'matched_mask_accuracy': pct(metrics['at_score']['mask_accuracy']['accuracy']),
            'gt_crop_accuracy': pct(metrics.get('classifier_on_gt', {}).get('accuracy'))}
+    by_attribute = metrics['at_score'].get('recall_by_attribute')
+    if by_attribute is not None:        # WIDER-format ground truth only
+        row['recall_by_attribute'] = {attribute: {name: pct(v['recall']) for name, v in values.items()}
+                                      for attribute, values in by_attribute.items()}
     return row
 
 

@@ -1,9 +1,11 @@
-"""``python -m maskhub.evaluation.report``: regenerate reports/accuracy.md and reports/figures/*.png.
+"""``python -m maskhub.evaluation.report``: the accuracy report (accuracy.md, accuracy.json, figures/).
 
-Every available model (official 'mobile', 'mobile_crowd', 'server') on the WIDER val split and the
-mask val split at shrink 0.5 and 1.0, on the same images for every model. Per-image predictions are
-cached under runs/evaluation_cache/ (keyed by model weights), so regenerating after a new model
-ships only runs that model.
+The models given (default: every registered model whose files exist) on the WIDER val split and the
+mask val split at shrink 0.5 and 1.0, on the same images for every model: face AP, recall by face
+width and by WIDER attribute, mask metrics, detector GMAC at 320×240 and ms per 640×480 frame.
+Written under ``--out`` (default runs/accuracy_report/); ``--report`` writes reports/accuracy.md.
+Per-image predictions are cached under runs/evaluation_cache/ (keyed by model weights), so
+regenerating after a new model ships only runs that model.
 """
 import argparse
 import datetime
@@ -12,12 +14,14 @@ import json
 import logging
 import os
 import platform
+import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from maskhub.data.paths import datasets_dir
 from maskhub.evaluation.coco import FACE
+from maskhub.evaluation.compute import detector_gmac
 from maskhub.evaluation.curves import plot_pr_curves
 from maskhub.evaluation.datasets import load_samples, spread_subset
 from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, PredictionCache,
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 DATASETS = {'wider-val': 'WIDER FACE val split (crowds; faces only, invalid faces ignored)',
             'mask-val': 'mask val split (kaggle + jol + macwin, near-duplicate-aware)'}
 SHRINKS = (0.5, 1.0)
+BASELINE = 'mobile'                 # the official weights
+REPORTS = REPO_ROOT / 'reports'
+DEFAULT_OUT = REPO_ROOT / 'runs' / 'accuracy_report'
 TIMING_IMAGE = 'face_mask/macwin/images/macwin_0094.jpg'    # 14 faces; stretched to 640x480
 CHUNK = 10
 
@@ -48,11 +55,15 @@ def cached_predictions(detector, samples, shrink, cache_path, key):
     """Predictions for ``samples``, running the model only on images the cache lacks (saved every CHUNK)."""
     cache = PredictionCache(cache_path, key)
     missing = [s for s in samples if s.path not in cache.records]
+    t0 = time.perf_counter()
     for start in tqdm(range(0, len(missing), CHUNK), desc='%s shrink %g: %d new images' % (
             detector.name, shrink, len(missing)), disable=not missing):
         predict_samples(detector, missing[start:start + CHUNK], shrink, SCORE_FLOOR, CLASSIFY_FLOOR,
                         progress=False, cache=cache.records)
         cache.save()
+    if missing:
+        log.info('%s: ran %d of %d images in %.0f s', Path(cache_path).stem, len(missing), len(samples),
+                 time.perf_counter() - t0)
     return predict_samples(detector, samples, shrink, progress=False, cache=cache.records)[:2]
 
 
@@ -72,7 +83,7 @@ def evaluate_all(models, datasets, shrinks, max_images, cache_dir, figures_dir, 
         key = {'model': model, 'weights': model_fingerprint(model), 'score_floor': SCORE_FLOOR,
                'classify_floor': CLASSIFY_FLOOR}
         model_info[model] = {'description': detector.config.description, 'weights': key['weights'],
-                             'directory': str(detector.model_dir)}
+                             'directory': str(detector.model_dir), 'gmac': detector_gmac(detector.config.detector)}
         for shrink in shrinks:
             timings[model, shrink] = ms_per_frame(detector, frame, shrink, repeats=timing_repeats)
             for name, samples in sets.items():
@@ -114,35 +125,51 @@ def plot_figures(rows, figures_dir):
     return written
 
 
+def _command(args):
+    """The command line that regenerates this report (the flags that differ from the defaults)."""
+    flags = [('report', args.report), ('models', ' '.join(args.models or [])),
+             ('baseline', args.baseline if args.baseline != BASELINE else None),
+             ('shrinks', ' '.join('%g' % s for s in args.shrinks) if list(args.shrinks) != list(SHRINKS) else None),
+             ('limit', args.limit), ('max-images-wider', args.max_images_wider),
+             ('max-images-mask', args.max_images_mask)]
+    return 'python -m maskhub.evaluation.report' + ''.join(
+        ' --%s' % flag if value is True else ' --%s %s' % (flag, value) for flag, value in flags if value)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--models', nargs='+', help='names or model directories (default: every registered '
-                        'model whose files exist)')
+    parser.add_argument('--models', nargs='+', help='registered names or model directories, in table order '
+                        '(default: every registered model whose files exist)')
+    parser.add_argument('--baseline', default=BASELINE, help='model the summary compares the others with')
     parser.add_argument('--shrinks', type=float, nargs='+', default=list(SHRINKS))
+    parser.add_argument('--limit', type=int, help='at most N images of each set (spread evenly), for a quick check')
     parser.add_argument('--max-images-wider', type=int, help='at most N WIDER val images (spread evenly)')
     parser.add_argument('--max-images-mask', type=int, help='at most N mask val images (spread evenly)')
     parser.add_argument('--timing-repeats', type=int, default=10)
     parser.add_argument('--note', help='a sentence for the report, e.g. which training stage the weights are from')
-    parser.add_argument('--out', default=str(REPO_ROOT / 'reports'), help='report folder')
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument('--out', default=str(DEFAULT_OUT), help='report folder (default %(default)s)')
+    where.add_argument('--report', action='store_true', help='write the shipped report, %s/accuracy.md' % REPORTS)
     parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'))
     args = parser.parse_args(argv)
+    import paddle  # noqa: F401  (importing paddle sets the root logger to WARNING: configure logging after it)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s',
-                        datefmt='%H:%M:%S')
+                        datefmt='%H:%M:%S', force=True)
     models = args.models or available_models()
-    out = Path(args.out)
-    results = evaluate_all(models, list(DATASETS), args.shrinks,
-                           {'wider-val': args.max_images_wider, 'mask-val': args.max_images_mask},
-                           args.cache_dir, out / 'figures', args.timing_repeats)
-    command = 'python -m maskhub.evaluation.report' + ''.join(
-        ' --%s %s' % (flag, value) for flag, value in (
-            ('models', ' '.join(args.models or [])), ('shrinks', ' '.join('%g' % s for s in args.shrinks)
-                                                      if list(args.shrinks) != list(SHRINKS) else ''),
-            ('max-images-wider', args.max_images_wider), ('max-images-mask', args.max_images_mask)) if value)
-    context = {'command': command, 'generated': datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
-               'machine': '%s, %d CPU cores (%s)' % (platform.processor() or platform.machine(), os.cpu_count(),
-                                                     'load average %.1f at start' % os.getloadavg()[0]),
-               'missing_models': [m for m in MODELS if m not in models], 'datasets': DATASETS,
-               'timing_image': TIMING_IMAGE, 'out': out, 'note': args.note}
+    if not models:
+        parser.error('no model to evaluate: none of %s has its files (pass --models)' % ', '.join(MODELS))
+    out = REPORTS if args.report else Path(args.out)
+    limits = {'wider-val': args.max_images_wider or args.limit, 'mask-val': args.max_images_mask or args.limit}
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    results = evaluate_all(models, list(DATASETS), args.shrinks, limits, args.cache_dir, out / 'figures',
+                           args.timing_repeats)
+    context = {'command': _command(args), 'generated': datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
+               'machine': '%s, %d CPU cores (load average %.1f at start)' % (
+                   platform.processor() or platform.machine(), os.cpu_count(), load),
+               'missing_models': [] if args.models else [m for m in MODELS if m not in models],
+               'datasets': DATASETS, 'timing_image': TIMING_IMAGE, 'timing_repeats': args.timing_repeats,
+               'out': out, 'note': args.note, 'baseline': args.baseline, 'seconds': time.perf_counter() - t0}
     (out / 'accuracy.md').write_text(render_report(results, context), encoding='utf-8')
     summary = [dict(r, ms_per_640x480_frame=dict(zip(('fastest', 'median', 'faces'),
                                                       results['timings'][r['model'], r['shrink']])))
@@ -150,7 +177,7 @@ def main(argv=None):
     (out / 'accuracy.json').write_text(json.dumps(json_safe({'images': results['images'], 'rows': summary,
                                                             'models': results['model_info']}),
                                                   indent=1), encoding='utf-8')
-    print('wrote %s' % (out / 'accuracy.md'))
+    print('wrote %s in %.0f s' % (out / 'accuracy.md', context['seconds']))
     return 0
 
 

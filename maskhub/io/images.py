@@ -6,7 +6,6 @@ keeping memory bounded) and ``LoadedImage.scale`` maps boxes back to original pi
 above ``refuse_pixels`` are refused outright.
 """
 import io
-import os
 from dataclasses import dataclass
 
 import cv2
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from maskhub.io.errors import ItemError
+from maskhub.io.paths import input_problem
 
 DEFAULT_MAX_PIXELS = 16_000_000
 DEFAULT_REFUSE_PIXELS = 400_000_000
@@ -97,10 +97,9 @@ def decode_image(data, item='<bytes>', max_pixels=DEFAULT_MAX_PIXELS, refuse_pix
 def read_image(path, max_pixels=DEFAULT_MAX_PIXELS, refuse_pixels=DEFAULT_REFUSE_PIXELS):
     """Image file -> LoadedImage (uint8 BGR), or ImageError naming the file."""
     path = str(path)
-    if not os.path.exists(path):
-        raise ImageError(path, 'file not found')
-    if os.path.isdir(path):
-        raise ImageError(path, 'is a directory')
+    problem = input_problem(path)
+    if problem:
+        raise ImageError(path, problem)
     try:
         with open(path, 'rb') as f:
             data = f.read()

@@ -11,6 +11,11 @@ DTYPES = {'label': 'string', 'confidence': 'float64', 'left': 'int64', 'top': 'i
           'timestamp_s': 'float64', 'face_width': 'int64', 'face_height': 'int64', 'image_width': 'int64',
           'image_height': 'int64', 'model': 'string'}
 ERROR_COLUMNS = ['path', 'frame', 'error']
+# one row per input image (per sampled frame for videos): every input is accounted for, faces or not
+IMAGE_COLUMNS = ['path', 'frame', 'status', 'faces', 'mask', 'no_mask', 'width', 'height', 'error']
+IMAGE_DTYPES = {'path': 'string', 'frame': 'Int64', 'status': 'string', 'faces': 'Int64', 'mask': 'Int64',
+                'no_mask': 'Int64', 'width': 'Int64', 'height': 'Int64', 'error': 'string'}
+IMAGE_STATUSES = ('ok', 'no_face', 'error')
 
 
 def empty_predictions():
@@ -33,6 +38,20 @@ def write_predictions(df, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = out / 'predictions.csv', out / 'predictions.parquet'
+    df.to_csv(csv_path, index=False)
+    df.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
+
+
+def images_to_dataframe(rows):
+    df = pd.DataFrame(rows, columns=IMAGE_COLUMNS)
+    return df.astype(IMAGE_DTYPES)
+
+
+def write_images_table(df, out_dir):
+    """Write images.csv and images.parquet (``IMAGE_COLUMNS``); returns their paths."""
+    out = Path(out_dir)
+    csv_path, parquet_path = out / 'images.csv', out / 'images.parquet'
     df.to_csv(csv_path, index=False)
     df.to_parquet(parquet_path, index=False)
     return csv_path, parquet_path

@@ -1,42 +1,73 @@
 """Compare: two runs side by side, faces matched by IoU per image / frame."""
 import streamlit as st
 
-from maskhub.dashboard import cache, compare, media, runs
+from maskhub.dashboard import cache, compare, media
 
 NEEDS_RUNS = False
 
 
+MAX_CANDIDATES = 40     # runs looked at when choosing a comparable pair
+
+
+def candidates(ctx):
+    """label -> LoadedRun: the selected runs first, then the other run folders (newest first)."""
+    loaded = {r.name: r for r in ctx.runs}
+    for label in list(ctx.folder_runs)[:MAX_CANDIDATES]:
+        if label not in loaded:
+            try:
+                loaded[label] = ctx.load(label)
+            except Exception:       # a damaged folder is reported where it is selected, not here
+                continue
+    return loaded
+
+
+def _set_default_pair(labels, inputs):
+    """Comparable runs (same inputs) preselected the first time, and whenever a chosen run went away."""
+    for key in ('compare_a', 'compare_b'):
+        if st.session_state.get(key) not in labels:
+            st.session_state.pop(key, None)
+    if 'compare_a' not in st.session_state or 'compare_b' not in st.session_state:
+        i, j = compare.default_pair([inputs[l] for l in labels])
+        st.session_state.compare_a, st.session_state.compare_b = labels[i], labels[j]
+
+
 def pick_runs(ctx):
     """Two runs from the runs directory, this session's detections and the uploaded tables."""
-    choices = {label: None for label in ctx.folder_runs}
-    choices.update({r.name: r for r in ctx.runs if r.name not in choices})
-    labels = list(choices)
+    loaded = candidates(ctx)
+    labels = list(loaded)
     if len(labels) < 2:
-        st.info('Comparing needs two runs: make another run (e.g. `maskhub predict ... --model server`) '
-                'or upload a second predictions table.')
+        st.info('Comparing needs two runs: make another run of the same images (e.g. `maskhub predict ... '
+                '--model server`) or upload a second predictions table.')
         return None
+    inputs = {label: compare.input_paths(run) for label, run in loaded.items()}
+    _set_default_pair(labels, inputs)
     cols = st.columns(3)
-    label_a = cols[0].selectbox('Run A', labels, index=0, key='compare_a')
-    label_b = cols[1].selectbox('Run B', labels, index=1, key='compare_b')
+    label_a = cols[0].selectbox('Run A', labels, key='compare_a')
+    label_b = cols[1].selectbox('Run B', labels, key='compare_b')
     iou = cols[2].slider('IoU to match', 0.1, 0.95, 0.5, 0.05, key='compare_iou')
     if label_a == label_b:
         st.warning('Pick two different runs.')
         return None
-    loaded = []
-    for label in (label_a, label_b):
-        try:
-            loaded.append(choices[label] or ctx.load(label))
-        except runs.RunError as err:
-            st.error('Run **%s** cannot be shown: %s' % (label, err))
-            return None
-    return loaded[0], loaded[1], iou
+    overlap = compare.input_overlap(inputs[label_a], inputs[label_b])
+    return loaded[label_a], loaded[label_b], iou, overlap, [l for l in labels if l != label_a and
+                                                           compare.input_overlap(inputs[label_a], inputs[l])['same']]
 
 
-def version_key(run):
-    """Identifies a run's current files, for the comparison cache."""
-    if run.run_dir is not None:
-        return run.name, str(run.run_dir), runs.run_signature(run.run_dir)
-    return run.name, len(run.predictions), float(run.predictions['confidence'].sum())
+def inputs_warning(run_a, run_b, overlap, same_as_a):
+    """Say when A and B were not made from the same images; -> False when there is nothing to compare."""
+    if overlap['same']:
+        st.caption('Both runs were made from the same %d images / videos.' % overlap['both'])
+        return True
+    hint = (' Runs made from the same inputs as A: %s.' % ', '.join('`%s`' % l for l in same_as_a)
+            if same_as_a else '')
+    if not overlap['both']:
+        st.warning('**%s** and **%s** were not made from the same inputs: they share no image, so there is '
+                   'nothing to compare.%s' % (run_a.name, run_b.name, hint))
+        return False
+    st.warning('**%s** and **%s** were not made from the same inputs: %d images are in both, %d only in A, '
+               '%d only in B. Only the images in both are compared.%s'
+               % (run_a.name, run_b.name, overlap['both'], overlap['only_a'], overlap['only_b'], hint))
+    return True
 
 
 def side(run, faces, other_faces, frame, title):
@@ -61,9 +92,15 @@ def render(ctx):
     picked = pick_runs(ctx)
     if picked is None:
         return
-    run_a, run_b, iou = picked
+    run_a, run_b, iou, overlap, same_as_a = picked
+    if not inputs_warning(run_a, run_b, overlap, same_as_a):
+        return
     faces_a, faces_b = run_a.predictions, run_b.predictions
-    key = (version_key(run_a), version_key(run_b))
+    if not overlap['same']:
+        shared = overlap['shared_keys']
+        faces_a = compare.only_images(faces_a, shared, overlap['by'])
+        faces_b = compare.only_images(faces_b, shared, overlap['by'])
+    key = (cache.version_key(run_a), cache.version_key(run_b))
     pairs = cache.comparison(key, iou, faces_a, faces_b)
     by = pairs.attrs.get('by', 'path')
     if by == 'name':

@@ -6,6 +6,7 @@ from maskhub.dashboard.frames import FOLDER, RUN
 from maskhub.dashboard.views import charts
 
 NEEDS_RUNS = True
+MAX_GROUPS = 30
 
 
 def metrics_row(metrics):
@@ -38,24 +39,25 @@ def render(ctx):
     def aggregate(stat_name, table, *params):
         return cache.aggregate(stat_name, ctx.key, params, table)
 
-    left, right = st.columns(2)
-    with left:
-        group = st.radio('Compliance by', ['folder', 'run', 'model'], horizontal=True, key='overview_group')
-        column = {'folder': FOLDER, 'run': RUN, 'model': 'model'}[group]
-        table = aggregate('compliance_by', faces, column)
-        st.altair_chart(charts.compliance_bars(table.head(30), column), use_container_width=True)
-        if len(table) > 30:
-            st.caption('30 largest of %d %ss shown' % (len(table), group))
-    with right:
-        st.subheader('Faces per image')
-        st.altair_chart(charts.faces_per_image(aggregate('faces_per_image', units)), use_container_width=True)
+    st.subheader('Compliance rate')
+    group = st.radio('by', ['folder', 'run', 'model'], horizontal=True, key='overview_group')
+    column = {'folder': FOLDER, 'run': RUN, 'model': 'model'}[group]
+    table = aggregate('compliance_by', faces, column).head(MAX_GROUPS)
+    names = stats.short_folder_names(table[column]) if column == FOLDER else None
+    st.altair_chart(charts.compliance_bars(table, column, names), use_container_width=True)
+    groups = int(faces[column].nunique(dropna=False))
+    st.caption('Lowest compliance first%s.' % (
+        '; the %d %ss with the most faces of %d shown' % (MAX_GROUPS, group, groups) if groups > MAX_GROUPS else ''))
     over_time = aggregate('compliance_over_time', faces, st.session_state.get('overview_bin_s', 1.0))
     if len(over_time):
         st.subheader('Compliance over time (video)')
         st.number_input('time bin (s)', 0.1, 600.0, 1.0, key='overview_bin_s')
         st.altair_chart(charts.compliance_over_time(over_time), use_container_width=True)
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     with left:
+        st.subheader('Faces per image')
+        st.altair_chart(charts.faces_per_image(aggregate('faces_per_image', units)), use_container_width=True)
+    with middle:
         st.subheader('Face sizes')
         st.altair_chart(charts.face_sizes(aggregate('face_size_distribution', faces)), use_container_width=True)
     with right:
