@@ -10,10 +10,10 @@ test:
 	bash scripts/run_tests.sh
 
 bench: setup
-	.venv/bin/python -m maskhub bench
+	.venv/bin/python -m maskhub bench --report
 
 convert: setup
-	.venv/bin/python tools/convert_official_weights.py
+	.venv/bin/python tools/convert_official_weights.py --exist-ok
 
 dashboard: setup  ## http://localhost:8501, runs from MASKHUB_RUNS_DIR (default runs/)
 	.venv/bin/python -m streamlit run streamlit_app.py --browser.gatherUsageStats false

@@ -5,21 +5,27 @@ import numpy as np
 
 from finetune.matching import match_priors
 from maskhub.data.samples import LABELS
-from maskhub.data.splits import mask_samples, wider_samples
+from maskhub.data.sources import load_data, normalise_spec, weighted_specs
+from maskhub.errors import DataError
 from maskhub.data.transforms import Annotated, detector_train_transform, horizontal_flip, photometric_distort
 from maskhub.inference.preprocess import crop_face, face_crop_affine, normalize_classifier, normalize_detector
 from maskhub.models.priors import density_priors
 
-SOURCES = {'wider': wider_samples, 'mask': mask_samples}
+def load_samples(sources, split, require_labels=False):
+    """Concatenated samples of ``split`` ('train' or 'val') of the data sources of a training config.
 
-
-def load_samples(sources, split):
-    """sources: e.g. ['wider', 'mask'] -> concatenated samples of ``split``; or a mapping of source to
-    a repeat count, e.g. {'wider': 3, 'mask': 1}, to weight the sources when training."""
-    repeats = sources if isinstance(sources, dict) else {name: 1 for name in sources}
+    ``sources``: a data spec (``voc:DIR``, ``wider:GT[:IMAGES]``, ``yaml:FILE``, ``dev:NAME``; see
+    maskhub.data.sources), a list of them, or a mapping of spec to a repeat count (e.g.
+    ``{wider: 3, mask: 1}``) to weight them. The config names ``wider`` and ``mask`` are the development
+    presets ``dev:wider-<split>`` / ``dev:mask-<split>``. ``require_labels``: fail (DataError) unless
+    some face has a mask label (the classifier's training data)."""
     out = []
-    for name, count in repeats.items():
-        out.extend(SOURCES[name](split) * int(count))
+    for spec, count in weighted_specs(sources):
+        out.extend(load_data(normalise_spec(spec, split), split) * int(count))
+    if require_labels and not any(lab is not None for s in out for lab in s.labels):
+        raise DataError('%s data %s: no face has a mask label, and the classifier learns from labelled faces; '
+                        'give VOC data labelled with_mask / without_mask / mask_weared_incorrect (--data voc:DIR)'
+                        % (split, ', '.join(spec for spec, _ in weighted_specs(sources))))
     return out
 
 

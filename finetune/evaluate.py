@@ -7,9 +7,8 @@ from finetune.datasets import detector_targets, read_image
 from finetune.losses import multibox_loss
 from finetune.matching import pairwise_iou
 from maskhub.data.transforms import Annotated
-from maskhub.inference.postprocess import NMSParams, detect_faces
+from maskhub.inference.postprocess import face_boxes
 from maskhub.inference.preprocess import resize_for_detector
-from maskhub.models.priors import density_priors
 
 WIDTH_BINS = ((0, 16), (16, 32), (32, 64), (64, float('inf')))
 BIN_NAMES = ('<16', '16-32', '32-64', '>=64')
@@ -55,8 +54,6 @@ class RecallByWidth:
 def evaluate_detector(detector, samples, detector_config, shrink=1.0, score_threshold=0.5):
     """{'val_loss', 'val_cls_loss', 'val_loc_loss', 'recall': {...}} over ``samples`` (one image at a time)."""
     detector.eval()
-    params = NMSParams(score_threshold=score_threshold, nms_top_k=detector_config.nms.nms_top_k,
-                       iou_threshold=detector_config.nms.iou_threshold, keep_top_k=detector_config.nms.keep_top_k)
     recall, losses = RecallByWidth(), []
     for sample in samples:
         image = read_image(sample.path)
@@ -68,11 +65,10 @@ def evaluate_detector(detector, samples, detector_config, shrink=1.0, score_thre
         loc, conf, _ = detector(paddle.to_tensor(x[None]))
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels[None], targets[None])
         losses.append((float(total), float(cls_loss), float(loc_loss)))
-        priors = density_priors(h, w, detector_config.prior_box)
-        det, _ = detect_faces(loc[0].numpy(), F.softmax(conf[0], axis=-1).numpy(), priors,
-                              detector_config.variances, params)
-        boxes = det[:, 2:] * np.float32([image.shape[1], image.shape[0]] * 2)
-        recall.add(sample.boxes, sample.ignore, boxes, det[:, 1])
+        # the pipeline's own post-processing (maskhub.inference.postprocess.face_boxes)
+        boxes, scores = face_boxes(loc[0].numpy(), F.softmax(conf[0], axis=-1).numpy(), detector_config, (h, w),
+                                   shrink, image.shape[:2], score_threshold)
+        recall.add(sample.boxes, sample.ignore, boxes.astype(np.float32), scores)
     detector.train()
     mean = np.mean(losses, axis=0) if losses else [float('nan')] * 3
     return {'val_loss': float(mean[0]), 'val_cls_loss': float(mean[1]), 'val_loc_loss': float(mean[2]),
@@ -98,26 +94,33 @@ def evaluate_classifier(classifier, cache, batch_size=64):
             'balanced_accuracy': float(np.mean(per_class)), 'per_class_accuracy': per_class}
 
 
-def main(argv=None):
-    """Evaluate given weights exactly as the per-epoch validation of a training config does."""
-    import argparse
+def add_arguments(parser):
+    parser.add_argument('--config', required=True, help='a finetune/configs/*.yml')
+    parser.add_argument('--weights', required=True, help='detector or classifier .pdparams')
+    parser.add_argument('--val-data', metavar='SPEC', help="validation images instead of the config's data.val "
+                        "(voc:DIR | wider:GT_FILE[:IMAGES] | yaml:FILE | dev:NAME)")
+
+
+def run(args):
     import json
-    import logging
 
     from finetune.train import TASKS, load_config, load_matching_weights
     from maskhub.config import load_builtin_config
     from maskhub.data.paths import REPO_ROOT
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument('--config', required=True, help='a finetune/configs/*.yml')
-    parser.add_argument('--weights', required=True, help='detector or classifier .pdparams')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, force=True)
     cfg = load_config(args.config)
+    if args.val_data:
+        cfg = dict(cfg, data=dict(cfg.get('data') or {}, train=[args.val_data], val=[args.val_data]))
     task = TASKS[cfg['task']](cfg, load_builtin_config(cfg['model_config']))
     load_matching_weights(task.model, REPO_ROOT / args.weights)
     print(json.dumps(task.evaluate(task.model)))
+    return 0
+
+
+def main(argv=None):
+    """Evaluate given weights exactly as the per-epoch validation of a training config does."""
+    from maskhub.cli import standalone
+    return standalone('python -m finetune.evaluate', main.__doc__, add_arguments, run, argv)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

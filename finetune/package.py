@@ -7,7 +7,6 @@
     # a new hub module: OUT/module.py + OUT/model/, ready for `hub install OUT`
     python -m finetune.package ... --name my_crowd --hub-module my_crowd_mask --out hub_modules/my_crowd_mask
 """
-import argparse
 import dataclasses
 import logging
 from pathlib import Path
@@ -53,25 +52,43 @@ def package_hub_module(detector_weights, classifier_weights, config, name, modul
     return Path(out), model_dir
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description='write a maskhub model directory from fine-tuned weights')
-    parser.add_argument('--detector-weights', required=True)
-    parser.add_argument('--classifier-weights', required=True)
-    parser.add_argument('--config', required=True, help='built-in model config name or model.yml path')
-    parser.add_argument('--name', required=True)
-    parser.add_argument('--out', required=True)
-    parser.add_argument('--description')
+def add_arguments(parser):
+    parser.add_argument('--detector-weights', required=True, metavar='FILE',
+                        help='detector .pdparams, e.g. work_dirs/NAME/epoch_K.pdparams')
+    parser.add_argument('--classifier-weights', required=True, metavar='FILE',
+                        help='classifier .pdparams (the shipped one: '
+                             'hub_modules/pyramidbox_lite_mobile_mask/model/classifier.pdparams)')
+    parser.add_argument('--config', required=True, help='built-in model config name (e.g. pyramidbox_lite_mobile, '
+                                                        'as in the training config) or a model.yml path')
+    parser.add_argument('--name', required=True, help='model name recorded in model.yml')
+    parser.add_argument('--out', required=True, help='model directory (or hub module directory) to write')
+    parser.add_argument('--exist-ok', action='store_true', help='write into --out even if it already holds files')
+    parser.add_argument('--description', help='a sentence for model.yml')
     parser.add_argument('--hub-module', metavar='MODULE_NAME',
                         help='write a complete hub module named MODULE_NAME into --out (module.py + model/)')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, force=True)
+
+
+def run(args):
+    from maskhub.commands.common import prepare_out
+    from maskhub.errors import UsageError
+    for flag, path in (('--detector-weights', args.detector_weights), ('--classifier-weights', args.classifier_weights)):
+        if not Path(path).is_file():
+            raise UsageError('%s %s: file not found' % (flag, path))
+    prepare_out(args.out, args.exist_ok)
     if args.hub_module:
         print(package_hub_module(args.detector_weights, args.classifier_weights, args.config, args.name,
                                  args.hub_module, args.out, args.description)[0])
     else:
         print(package(args.detector_weights, args.classifier_weights, args.config, args.name, args.out,
                       args.description))
+    return 0
+
+
+def main(argv=None):
+    from maskhub.cli import standalone
+    return standalone('python -m finetune.package', 'write a maskhub model directory (or hub module) from '
+                      'fine-tuned weights', add_arguments, run, argv)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,8 @@
 """Fine-tune a detector or the mask classifier from a YAML config.
 
-    python -m finetune.train --config finetune/configs/mobile_crowd_detector.yml [--resume] [--epochs N]
+    maskhub train --config finetune/configs/mobile_crowd_detector.yml [--data SPEC] [--resume] [--epochs N]
+
+(``python -m finetune.train ...`` is the same command; the options are in ``maskhub/commands/train.py``.)
 
 Checkpoints go to ``work_dirs/<name>/`` (or ``--work-dir``) every ``train.checkpoint_every`` iterations and
 after every epoch (``last.pdparams``/``last.pdopt``/``last.json``, ``latest_weights.pdparams`` with BN folded,
@@ -13,8 +15,8 @@ import os
 # 2 shared CPU cores: one BLAS/OpenMP thread per process unless the caller says otherwise
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
-import argparse  # noqa: E402
 import json  # noqa: E402
+import sys  # noqa: E402
 import logging  # noqa: E402
 import queue  # noqa: E402
 import threading  # noqa: E402
@@ -251,8 +253,9 @@ class ClassifierTask:
         self.model = build_classifier(model_config.classifier)
         size, ctx = model_config.classifier.input_size, model_config.classifier.crop_context
         t0 = time.time()
-        self.train_cache = FaceCropCache(load_samples(['mask'], 'train'), size, ctx)
-        self.val_cache = FaceCropCache(load_samples(['mask'], 'val'), size, ctx)
+        d = cfg.get('data', {})
+        self.train_cache = FaceCropCache(load_samples(d.get('train', ['mask']), 'train', require_labels=True), size, ctx)
+        self.val_cache = FaceCropCache(load_samples(d.get('val', ['mask']), 'val', require_labels=True), size, ctx)
         self.batch_size, self.seed = int(cfg['train']['batch_size']), int(cfg['train'].get('seed', 0))
         log.info('classifier: %d train faces %s, %d val faces (cached in %.0f s)', len(self.train_cache),
                  np.bincount(self.train_cache.labels).tolist(), len(self.val_cache), time.time() - t0)
@@ -340,19 +343,10 @@ def train(cfg, resume=False, epochs=None, work_dir=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', required=True)
-    parser.add_argument('--resume', action='store_true',
-                        help='continue the run in the work directory from its latest checkpoint (mid-epoch too)')
-    parser.add_argument('--epochs', type=int, help='override the number of epochs of the config')
-    parser.add_argument('--work-dir', help='run directory (default work_dirs/<config name>)')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s', force=True)
-    try:
-        train(load_config(args.config), resume=args.resume, epochs=args.epochs, work_dir=args.work_dir)
-    except TrainingError as err:
-        raise SystemExit('train: %s' % err)
+    """``python -m finetune.train`` (and ``paddle.distributed.launch finetune/train.py``): ``maskhub train``."""
+    from maskhub.cli import main as cli
+    return cli(['train', *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -5,7 +5,6 @@ at ``--shrink`` (the module default, 0.5), and on the same shrunken pixels upsam
 before the network. Upsampling adds no detail, so any gain comes from the faces meeting the stride-8
 grid and 8 px anchors at a larger size: the test behind the server design (``reports/training.md``).
 """
-import argparse
 import json
 
 import cv2
@@ -17,7 +16,7 @@ from maskhub.evaluation.evaluate import SCORE_FLOOR, compute_metrics
 from maskhub.evaluation.operating_point import operating_point
 from maskhub.evaluation.predictions import Detections
 from maskhub.inference.preprocess import detector_input_size
-from maskhub.inference.registry import load_detector
+from maskhub.inference.loader import load_detector
 from maskhub.io.images import read_image
 
 
@@ -46,16 +45,21 @@ def summary(samples, predictions, recall_scores=(0.05, 0.5)):
     return out
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--model', default='mobile')
-    parser.add_argument('--shrink', type=float, default=0.5)
-    parser.add_argument('--upsample', type=float, default=2.0)
-    parser.add_argument('--max-images', type=int, help='at most N WIDER val images, spread over the split')
-    parser.add_argument('--threads', type=int)
-    args = parser.parse_args(argv)
+def add_arguments(parser):
+    parser.add_argument('--model', default='mobile', help="model name or directory")
+    parser.add_argument('--data', default='dev:wider-val',
+                        help='labelled images: voc:DIR | wider:GT_FILE[:IMAGES] | yaml:FILE | dev:NAME')
+    parser.add_argument('--shrink', type=float, default=None,
+                        help="detector input scale of both runs (default: the model config's)")
+    parser.add_argument('--upsample', type=float, default=2.0, help='upsampling of the shrunken pixels')
+    parser.add_argument('--max-images', type=int, help='at most N images, spread over the set')
+    parser.add_argument('--threads', type=int, help='CPU threads (default: all cores)')
+
+
+def run(args):
+    samples = spread_subset(load_samples(args.data), args.max_images)
     detector = load_detector(args.model, threads=args.threads)
-    samples = spread_subset(load_samples('wider-val'), args.max_images)
+    args.shrink = detector.config.options(args.shrink)[0]
     runs = {'shrink %g' % args.shrink: 1.0, 'shrink %g, upsampled %gx' % (args.shrink, args.upsample): args.upsample}
     results = {}
     for name, upsample in runs.items():
@@ -65,8 +69,13 @@ def main(argv=None):
             boxes, scores = detect_shrunk(detector, loaded.image, args.shrink, upsample)
             predictions.append(Detections(boxes * np.float32(loaded.scale), scores))
         results[name] = summary(samples, predictions)
-    print(json.dumps({'model': args.model, 'images': len(samples), 'results': results}, indent=2))
+    print(json.dumps({'model': args.model, 'data': args.data, 'images': len(samples), 'results': results}, indent=2))
     return 0
+
+
+def main(argv=None):
+    from maskhub.cli import standalone
+    return standalone('python -m finetune.upsample_check', __doc__.split('\n\n')[0], add_arguments, run, argv)
 
 
 if __name__ == '__main__':

@@ -106,10 +106,13 @@ def build_app_config(config, files, paddle_lite, source=None, graph_rewrites=Non
                      'confs_threshold', 'crop each face + normalise', 'classifier', 'argmax label'],
         'defaults': {'shrink': defaults.shrink, 'confs_threshold': defaults.confs_threshold,
                      'multi_scale_shrinks': list(defaults.multi_scale_shrinks), 'vote_iou': defaults.vote_iou,
-                     'multi_scale_rule': 'optional: detect at shrink and at each multi_scale_shrink, pool the pixel '
-                                         'boxes, then box voting: take the best-scored box, merge every box with '
-                                         'IoU >= vote_iou into their score-weighted mean box, scored by the best; '
-                                         'repeat on the rest'},
+                     'multi_scale_rule': 'optional (the official module\'s multi-scale mode): detect at each '
+                                         'multi_scale_shrink (not at shrink) with confs_threshold, pool the integer '
+                                         'pixel boxes, then box voting: take the best-scored box, gather every box '
+                                         'with IoU >= vote_iou (pixel IoU with the +1 convention) into a cluster; '
+                                         'a cluster of two or more becomes the score-weighted mean box scored by '
+                                         'its best, a lone box is dropped unless it is the last one left; repeat '
+                                         'on the rest; keep at most keep_top_k, then score >= confs_threshold'},
         'detector': detector_section(config),
         'classifier': classifier_section(config),
         'runtime_notes': [

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lite_export.app_config import read_app_config
-from lite_export.app_pipeline import LiteAppPipeline
+from lite_export.app_pipeline import lite_app_detector
 from lite_export.verify import reference_images, reference_model_dir
 
 DETECTOR_SIZES = ((240, 320), (480, 640))      # detector input h, w: a 640x480 frame at shrink 0.5 and 1.0
@@ -70,24 +70,23 @@ def pipeline_latency(bundle_dir, variants, reference_dir, threads, repeats):
     images = reference_images()
     frame = frame_640x480(read_image(images[0]).image if images else None)
     out = {}
-    reference = MaskDetector(str(reference_dir), threads=threads)
+    reference = MaskDetector(str(reference_dir), backend='paddle', precision='fp32', threads=threads)
     out['paddle_inference'] = timed_ms(lambda: reference.predict_image(frame), repeats)
     for variant in variants:
-        pipeline = LiteAppPipeline(bundle_dir, variant)
+        pipeline = lite_app_detector(bundle_dir, variant)
         out['paddle_lite_%s' % variant] = timed_ms(lambda: pipeline.predict_image(frame), repeats)
     faces = len(reference.predict_image(frame).faces)
     return {'frame': '640x480 (%s)' % (images[0].name if images else 'grey'), 'faces': faces, 'ms': out}
 
 
 def benchmark_bundle(bundle_dir, repeats=10, threads=2):
-    from maskhub.inference.lite_runner import PaddleLiteRunner
-    from maskhub.inference.predictor import PaddleInferenceRunner
+    from maskhub.inference.runtimes import build_runner
     bundle_dir = Path(bundle_dir)
     app_config = read_app_config(bundle_dir)
     reference_dir = reference_model_dir(bundle_dir, app_config)
     variants = [v for v in app_config['files'] if v.endswith('x86')]
-    runners = {net: {'paddle_inference': PaddleInferenceRunner(reference_dir / net, threads=threads),
-                     **{label: PaddleLiteRunner(path) for label, path in by_label.items()}}
+    runners = {net: {'paddle_inference': build_runner('paddle', reference_dir / net, threads=threads),
+                     **{label: build_runner('lite', path) for label, path in by_label.items()}}
                for net, by_label in lite_files_to_time(bundle_dir, app_config).items()}
     result = {
         'bundle': str(bundle_dir), 'model': app_config['model']['name'], 'repeats': repeats,

@@ -34,20 +34,16 @@ QUANTIZABLE_OPS = ['conv2d']
 def calibration_inputs(fp32_detector, n_images):
     """(detector inputs [1,3,h,w] list, classifier crops [1,3,S,S] list) from training images."""
     from maskhub.data.splits import mask_samples, wider_samples
-    from maskhub.inference import preprocess
     from maskhub.io.images import read_image
-    config = fp32_detector.config
     paths = [s.path for s in spread(wider_samples('train'), n_images // 2)]
     paths += [s.path for s in spread(mask_samples('train'), n_images - len(paths))]
     det_inputs, crops = [], []
     for path in paths:
         image = read_image(path).image
-        resized = preprocess.resize_for_detector(image, config.defaults.shrink)
-        det_inputs.append(preprocess.normalize_detector(resized, config.detector.mean_bgr, config.detector.std)[None])
-        boxes, _ = fp32_detector.detect(image, config.defaults.shrink, config.defaults.confs_threshold)
-        for box in boxes[:8]:
-            crop = preprocess.crop_face(image, box, config.classifier.input_size, config.classifier.crop_context)
-            crops.append(preprocess.normalize_classifier(crop[None]))
+        prep = fp32_detector.preprocess(image)
+        det_inputs.append(prep.tensor)
+        boxes, _ = fp32_detector.postprocess(fp32_detector.infer(prep.tensor), prep)
+        crops += [crop[None] for crop in fp32_detector.preprocess_crops(image, boxes[:8])]
     return det_inputs, crops
 
 
@@ -115,15 +111,9 @@ def quantise_graph(prefix, out_prefix, input_name, samples, algo, keep_ends_floa
 
 
 def lite_detector(model_dir, bundle_dir, variant):
-    """A ``MaskDetector`` whose two runners are the bundle's ``variant`` .nb files (for maskhub.evaluation)."""
-    from maskhub.inference.lite_runner import PaddleLiteRunner
-    from maskhub.inference.pipeline import MaskDetector
-    files = read_app_config(bundle_dir)['files'][variant]
-    detector = MaskDetector(str(model_dir))
-    detector.detector = PaddleLiteRunner(Path(bundle_dir) / files['detector'])
-    detector.classifier = PaddleLiteRunner(Path(bundle_dir) / files['classifier'], batch_size=1)
-    detector.name = '%s[%s]' % (detector.config.name, variant)
-    return detector
+    """The ``MaskDetector`` of the bundle's ``variant`` .nb files (for maskhub.evaluation)."""
+    from lite_export.app_pipeline import lite_app_detector
+    return lite_app_detector(bundle_dir, variant)
 
 
 def accuracy(detector, eval_images):
@@ -153,13 +143,14 @@ NETWORK_METRICS = {'detector': ('wider_val_face_ap', 'mask_val_face_ap'),
 def simulated_detector(model_dir, int8_dir):
     """The quantised graphs run by Paddle Inference as float fake-quant programs (oneDNN off, so no int8
     kernels): the accuracy the quantisation itself allows, apart from any runtime's int8 kernels."""
+    from maskhub.config import ModelConfig
     from maskhub.inference.pipeline import MaskDetector
     from maskhub.inference.predictor import PaddleInferenceRunner
-    detector = MaskDetector(str(model_dir))
-    detector.detector = PaddleInferenceRunner(Path(int8_dir) / 'detector', use_mkldnn=False)
-    detector.classifier = PaddleInferenceRunner(Path(int8_dir) / 'classifier', use_mkldnn=False)
-    detector.name = '%s[int8 simulated]' % detector.config.name
-    return detector
+    config = ModelConfig.from_yaml(Path(model_dir) / 'model.yml')
+    return MaskDetector.from_runners(config, PaddleInferenceRunner(Path(int8_dir) / 'detector', use_mkldnn=False),
+                                     PaddleInferenceRunner(Path(int8_dir) / 'classifier', use_mkldnn=False),
+                                     name='%s[int8 simulated]' % config.name, model_dir=model_dir,
+                                     reason='fake-quant graphs on Paddle Inference without oneDNN')
 
 
 def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='hist', keep_ends_float=True):
@@ -172,7 +163,8 @@ def quantise_bundle(bundle_dir, calibration_images=48, eval_images=50, algo='his
     for variant in [v for v in app_config['files'] if v.startswith('int8_')]:
         app_config['files'].pop(variant)
     model_dir = reference_model_dir(bundle_dir, app_config)
-    det_inputs, crops = calibration_inputs(MaskDetector(str(model_dir)), calibration_images)
+    det_inputs, crops = calibration_inputs(MaskDetector(str(model_dir), backend='paddle', precision='fp32'),
+                                           calibration_images)
     log.info('calibration: %d detector inputs, %d face crops', len(det_inputs), len(crops))
     ready, int8_dir = bundle_dir / 'paddle' / 'lite_ready', bundle_dir / 'paddle' / 'int8'
     shutil.rmtree(bundle_dir / 'int8', ignore_errors=True)

@@ -1,7 +1,7 @@
 """Check a bundle's x86 ``.nb`` files against Paddle Inference on real images.
 
-The candidate is ``LiteAppPipeline`` (only ``model_config.json`` + ``.nb``, through ``PaddleLiteRunner``);
-the reference is ``MaskDetector`` on Paddle Inference for the bundle's source model directory (or the
+The candidate is ``lite_app_detector`` (only ``model_config.json`` + ``.nb``, through ``PaddleLiteRunner``);
+the reference is ``MaskDetector`` on Paddle Inference fp32 for the bundle's source model directory (or the
 bundle's own ``paddle/`` graphs when that directory is not on this machine). A bundle passes when, on
 every image, every face matches one face of the other side with IoU >= ``min_iou``, with detector score
 and classifier confidence within ``score_tol`` and the same label. A face missing on one side is
@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from lite_export.app_config import read_app_config
-from lite_export.app_pipeline import LiteAppPipeline
+from lite_export.app_pipeline import lite_app_detector
 from maskhub.data.paths import datasets_dir, shared_dir
-from maskhub.inference.postprocess import iou_one_to_many
+from maskhub.inference import parity
+from maskhub.inference.parity import face_to_dict
 from maskhub.inference.registry import REPO_ROOT
 from maskhub.io.images import read_image
 
@@ -60,8 +61,14 @@ def validation_images(n_wider=14, n_mask=10):
     return [p for p in paths if p.is_file()]
 
 
+def bundled_images():
+    """Real photos shipped with the repository (examples/images): the default without the development data."""
+    return sorted((REPO_ROOT / 'examples' / 'images').glob('*.jpg'))
+
+
 def default_images():
-    return reference_images() + validation_images()
+    """The official reference set and the val splits of the development data, else examples/images."""
+    return reference_images() + validation_images() or bundled_images()
 
 
 def reference_model_dir(bundle_dir, app_config):
@@ -73,56 +80,16 @@ def reference_model_dir(bundle_dir, app_config):
     return Path(bundle_dir) / 'paddle'
 
 
-def face_to_dict(face):
-    return {'label': face.label, 'confidence': float(face.confidence), 'left': face.left, 'top': face.top,
-            'right': face.right, 'bottom': face.bottom, 'face_score': float(face.face_score)}
-
-
-def _boxes(faces):
-    return np.asarray([[f['left'], f['top'], f['right'], f['bottom']] for f in faces], np.float64).reshape(-1, 4)
-
-
 def compare_faces(reference, candidate, confs_threshold, min_iou=MIN_IOU, score_tol=SCORE_TOL):
-    """Greedy one-to-one matching by IoU (reference faces by descending score); returns a summary dict."""
-    ref_boxes, cand_boxes = _boxes(reference), _boxes(candidate)
-    free = np.ones(len(candidate), bool)
-    pairs, ious = [], []
-    for i in np.argsort([-f['face_score'] for f in reference], kind='stable'):
-        if not free.any():
-            break
-        overlap = np.where(free, iou_one_to_many(ref_boxes[i], cand_boxes), -1.0)
-        j = int(np.argmax(overlap))
-        if overlap[j] >= min_iou:
-            free[j] = False
-            pairs.append((int(i), j))
-            ious.append(float(overlap[j]))
-    matched_ref = {i for i, _ in pairs}
-    unmatched = [reference[i] for i in range(len(reference)) if i not in matched_ref]
-    unmatched += [candidate[j] for j in np.flatnonzero(free)]
-    on_threshold = [f for f in unmatched if abs(f['face_score'] - confs_threshold) <= score_tol]
-    score_diff = [abs(reference[i]['face_score'] - candidate[j]['face_score']) for i, j in pairs]
-    conf_diff = [abs(reference[i]['confidence'] - candidate[j]['confidence']) for i, j in pairs]
-    label_mismatches = sum(reference[i]['label'] != candidate[j]['label'] for i, j in pairs)
-    result = {
-        'reference_faces': len(reference), 'candidate_faces': len(candidate), 'matched': len(pairs),
-        'unmatched': len(unmatched) - len(on_threshold), 'on_threshold': len(on_threshold),
-        'min_iou': min(ious) if ious else None,
-        'max_score_diff': max(score_diff) if score_diff else 0.0,
-        'max_confidence_diff': max(conf_diff) if conf_diff else 0.0,
-        'label_mismatches': int(label_mismatches),
-    }
-    result['passed'] = bool(result['unmatched'] == 0 and result['label_mismatches'] == 0
-                            and result['max_score_diff'] <= score_tol and result['max_confidence_diff'] <= score_tol)
-    return result
+    """maskhub's face matching (``maskhub.inference.parity.compare_faces``) at this check's tolerances."""
+    return parity.compare_faces(reference, candidate, confs_threshold, min_iou, score_tol)
 
 
-def head_differences(reference_detector, pipeline, image_bgr, shrink):
-    """Max abs differences of the raw detector heads (loc, conf, landmarks) for one image."""
-    from maskhub.inference import preprocess
-    _, lite_heads = pipeline.detector_heads(image_bgr, shrink)
-    resized = preprocess.resize_for_detector(image_bgr, shrink)
-    x = preprocess.normalize_detector(resized, pipeline.mean_bgr, pipeline.std)[None]
-    ref_heads = reference_detector.detector_heads(x)
+def head_differences(reference_detector, candidate, image_bgr, shrink):
+    """Max abs differences of the raw detector heads (loc, conf, landmarks) for one image, both networks fed
+    the candidate's own preprocessing (from model_config.json)."""
+    prep = candidate.preprocess(image_bgr, shrink)
+    lite_heads, ref_heads = candidate.infer(prep.tensor), reference_detector.infer(prep.tensor)
     return {name: float(np.abs(a - b).max()) for name, a, b in zip(('loc', 'conf', 'landmarks'), ref_heads, lite_heads)}
 
 
@@ -133,10 +100,11 @@ def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference
     app_config = read_app_config(bundle_dir)
     images = [Path(p) for p in (images if images is not None else default_images())]
     if not images:
-        raise FileNotFoundError('no verification images found (is %s there?)' % shared_dir())
+        raise FileNotFoundError('no verification images: give image files (--images), or put the development data '
+                                'at %s (MASKHUB_SHARED)' % shared_dir())
     reference_dir = Path(reference) if reference else reference_model_dir(bundle_dir, app_config)
-    ref = MaskDetector(str(reference_dir))
-    lite = LiteAppPipeline(bundle_dir, variant)
+    ref = MaskDetector(str(reference_dir), backend='paddle', precision='fp32')
+    lite = lite_app_detector(bundle_dir, variant)
     shrink = app_config['defaults']['shrink'] if shrink is None else shrink
     threshold = app_config['defaults']['confs_threshold']
     per_image, times = [], {'paddle_inference_s': 0.0, 'paddle_lite_s': 0.0}
@@ -145,7 +113,7 @@ def verify_bundle(bundle_dir, images=None, variant='x86', shrink=None, reference
         t0 = time.perf_counter()
         ref_faces = [face_to_dict(f) for f in ref.predict_image(image, shrink=shrink, confs_threshold=threshold).faces]
         t1 = time.perf_counter()
-        lite_faces = lite.predict_image(image, shrink=shrink, confs_threshold=threshold)
+        lite_faces = [face_to_dict(f) for f in lite.predict_image(image, shrink=shrink, confs_threshold=threshold).faces]
         t2 = time.perf_counter()
         times['paddle_inference_s'] += t1 - t0
         times['paddle_lite_s'] += t2 - t1

@@ -12,7 +12,7 @@ def __getattr__(name):   # keep `import maskhub` light: Paddle loads on first us
         from maskhub.inference.pipeline import MaskDetector
         return MaskDetector
     if name == 'load_detector':
-        from maskhub.inference.registry import load_detector
+        from maskhub.inference.loader import load_detector
         return load_detector
     raise AttributeError(name)
 

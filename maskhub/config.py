@@ -1,4 +1,9 @@
-"""Model configuration: YAML files -> typed dataclasses, validated once."""
+"""Model configuration: YAML files -> typed dataclasses, validated once.
+
+The config is the only source of prediction defaults (``defaults``) and valid option ranges (``ranges``):
+``ModelConfig.options`` fills and checks them for every caller (API, CLI, serving, dashboard).
+"""
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Tuple
@@ -12,6 +17,10 @@ CONFIG_DIR = Path(__file__).parent / 'configs'
 
 class ConfigError(ValueError):
     pass
+
+
+class OptionError(ValueError):
+    """A prediction option outside the model config's valid range; the message names the option."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +54,47 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class Ranges:
+    """Valid prediction options: ``low < shrink <= high`` and ``low <= confs_threshold <= high``."""
+    shrink: Tuple[float, float] = (0.0, 4.0)
+    confs_threshold: Tuple[float, float] = (0.0, 1.0)
+
+    def check_shrink(self, value, name='shrink'):
+        low, high = self.shrink
+        value = _finite_number(name, value)
+        if not low < value <= high:
+            raise OptionError('%s must be in (%g, %g], got %g' % (name, low, high, value))
+        return value
+
+    def check_confs_threshold(self, value, name='confs_threshold'):
+        low, high = self.confs_threshold
+        value = _finite_number(name, value)
+        if not low <= value <= high:
+            raise OptionError('%s must be in [%g, %g], got %g' % (name, low, high, value))
+        return value
+
+
+def _finite_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise OptionError('%s must be a finite number, got %r' % (name, value))
+    return float(value)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     detector: DetectorConfig
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     defaults: Defaults = field(default_factory=Defaults)
     description: str = ''
+    ranges: Ranges = field(default_factory=Ranges)
+
+    def options(self, shrink=None, confs_threshold=None):
+        """(shrink, confs_threshold): the config's defaults for None, validated against its ranges
+        (``OptionError``, a ValueError naming the option, when outside)."""
+        shrink = self.defaults.shrink if shrink is None else shrink
+        confs_threshold = self.defaults.confs_threshold if confs_threshold is None else confs_threshold
+        return self.ranges.check_shrink(shrink), self.ranges.check_confs_threshold(confs_threshold)
 
     @classmethod
     def from_dict(cls, raw):
@@ -73,8 +117,15 @@ class ModelConfig:
             defaults = dict(raw.get('defaults', {}))
             if 'multi_scale_shrinks' in defaults:
                 defaults['multi_scale_shrinks'] = tuple(defaults['multi_scale_shrinks'])
-            return cls(name=str(raw['name']), description=str(raw.get('description', '')), detector=detector,
-                       classifier=ClassifierConfig(**cls_raw), defaults=Defaults(**defaults))
+            ranges = Ranges(**{k: tuple(float(v) for v in pair) for k, pair in dict(raw.get('ranges', {})).items()})
+            config = cls(name=str(raw['name']), description=str(raw.get('description', '')), detector=detector,
+                         classifier=ClassifierConfig(**cls_raw), defaults=Defaults(**defaults), ranges=ranges)
+            config.options()
+            for s in config.defaults.multi_scale_shrinks:
+                config.ranges.check_shrink(s, 'multi_scale_shrinks')
+            return config
+        except OptionError as err:
+            raise ConfigError('invalid model config defaults: %s' % err) from err
         except (KeyError, TypeError) as err:
             raise ConfigError('invalid model config: %s' % err) from err
 
@@ -96,6 +147,7 @@ class ModelConfig:
             'defaults': {'shrink': self.defaults.shrink, 'confs_threshold': self.defaults.confs_threshold,
                          'multi_scale_shrinks': list(self.defaults.multi_scale_shrinks),
                          'vote_iou': self.defaults.vote_iou},
+            'ranges': {'shrink': list(self.ranges.shrink), 'confs_threshold': list(self.ranges.confs_threshold)},
         }
 
     def to_yaml(self, path):

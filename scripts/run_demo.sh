@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 MASKHUB_SKIP_BROWSER=1 bash scripts/setup.sh
 OUT="${1:-runs/demo}"
 set +e
-.venv/bin/python -m maskhub predict examples/images --model mobile --out "$OUT" --save-images
+.venv/bin/python -m maskhub predict examples/images --model mobile --out "$OUT" --save-images --exist-ok
 status=$?
 set -e
 echo "Results are in $(cd "$OUT" && pwd): predictions.csv, predictions.parquet, summary.json, errors.csv, images/"

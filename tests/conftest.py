@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.make_example_voc import write_voc_folder  # noqa: F401  (tests import it from here)
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / 'tests' / 'data'
 SHARED = Path(os.environ.get('MASKHUB_SHARED', REPO.parent / 'shared'))
@@ -38,3 +40,14 @@ def real_images(example_images, count):
     if len(images) < count:
         pytest.skip('need %d example images (examples/images or tests/data), found %d' % (count, len(images)))
     return images[:count]
+
+
+@pytest.fixture
+def tiny_voc(tmp_path):
+    return write_voc_folder(tmp_path / 'my_faces')
+
+
+@pytest.fixture
+def no_shared(monkeypatch):
+    """As in a fresh clone: no development data beside the repository."""
+    monkeypatch.setenv('MASKHUB_SHARED', '/nonexistent/maskhub-shared')

@@ -1,7 +1,5 @@
 """Batch prediction: run folders, bad input, video, resume, shards and merge, through the real CLI."""
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -10,18 +8,8 @@ import pandas as pd
 import pytest
 
 from maskhub.cli import main as cli
-from maskhub.io.images import ImageError, read_image
+from maskhub.io.images import ImageError, png_header_only, read_image
 from maskhub.io.tables import PREDICTION_COLUMNS
-
-
-def _png_header_only(path, width, height):
-    """A PNG whose header claims width x height (no pixel data): for the refuse-before-decoding path."""
-    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
-    def chunk(kind, payload):
-        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
-    data = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'\x00' * 64))
-            + chunk(b'IEND', b''))
-    path.write_bytes(data)
 
 
 @pytest.fixture(scope='module')
@@ -35,7 +23,7 @@ def bad_inputs(tmp_path_factory, example_images):
     cv2.imwrite(str(d / 'grey.png'), cv2.cvtColor(good, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(d / 'rgba.png'), cv2.cvtColor(good, cv2.COLOR_BGR2BGRA))
     cv2.imwrite(str(d / 'deep16.png'), good.astype(np.uint16) * 257)
-    _png_header_only(d / 'giant.png', 30000, 30000)
+    (d / 'giant.png').write_bytes(png_header_only(30000, 30000))
     (d / 'broken.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42' + b'garbage' * 100)
     return d
 
@@ -84,7 +72,8 @@ def test_predict_writes_run_folder_and_reports_bad_items(tmp_path, bad_inputs, e
     assert summary['errors'] == 6 and summary['images'] == 6
     assert summary['faces'] == len(predictions) > 0
     assert summary['mask'] + summary['no_mask'] == summary['faces']
-    assert len(list((out / 'images').glob('*.jpg'))) == 6
+    saved = sorted(p.name for p in (out / 'images').iterdir())
+    assert saved == sorted([p.name for p in example_images[:3]] + ['deep16.png', 'grey.png', 'rgba.png'])
 
 
 def test_video_frames_get_frame_and_timestamp(tmp_path, example_images):
@@ -99,7 +88,11 @@ def test_video_frames_get_frame_and_timestamp(tmp_path, example_images):
     df = pd.read_csv(out / 'predictions.csv')
     assert sorted(df['frame'].unique()) == [0, 3, 6, 9]
     assert sorted(df['timestamp_s'].unique()) == pytest.approx([0.0, 0.3, 0.6, 0.9])
-    assert json.loads((out / 'summary.json').read_text())['images'] == 4
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames'] == 4 and summary['images'] == 0 and summary['videos'] == 1
+    images = pd.read_csv(out / 'images.csv')          # one row per sampled frame, faces counted per frame
+    assert list(images['frame']) == [0, 3, 6, 9] and (images['status'] != 'error').all()
+    assert list(images['faces']) == list(df.groupby('frame').size().reindex([0, 3, 6, 9], fill_value=0))
 
 
 def test_resume_skips_finished_items(tmp_path, example_images):

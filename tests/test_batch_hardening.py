@@ -160,7 +160,7 @@ def test_unusable_out_fails_before_the_model_loads(tmp_path, example_images, mon
     out = make_out(tmp_path)
     assert cli(['predict', str(example_images[0]), '--out', str(out), '--no-progress']) == 2
     err = capsys.readouterr().err.strip()
-    assert err == 'maskhub predict: --out %s: %s' % (out, reason)
+    assert err == 'maskhub predict: error: --out %s: %s' % (out, reason)
 
 
 @contextlib.contextmanager
@@ -182,13 +182,13 @@ def test_read_only_and_full_out_fail_before_the_model_loads(tmp_path, example_im
     _refuse_model_load(monkeypatch)
     with tmpfs(tmp_path / 'ro', 1024, read_only=True) as ro:
         assert cli(['predict', str(example_images[0]), '--out', str(ro / 'run'), '--no-progress']) == 2
-        assert capsys.readouterr().err.strip() == ('maskhub predict: --out %s: cannot create the folder '
+        assert capsys.readouterr().err.strip() == ('maskhub predict: error: --out %s: cannot create the folder '
                                                    '(read-only file system)' % (ro / 'run'))
     with tmpfs(tmp_path / 'full', 256) as full:
         with pytest.raises(OSError):
             (full / 'filler').write_bytes(b'\0' * (512 << 10))
         assert cli(['predict', str(example_images[0]), '--out', str(full), '--no-progress']) == 2
-        assert capsys.readouterr().err.strip() == ('maskhub predict: --out %s: cannot write there '
+        assert capsys.readouterr().err.strip() == ('maskhub predict: error: --out %s: cannot write there '
                                                    '(no space left on the device)' % full)
     with tmpfs(tmp_path / 'small', 1024) as small:
         with pytest.raises(OutputDirError, match='only 1.0 MB free on its disk'):
@@ -216,3 +216,13 @@ def test_disk_filling_up_mid_run_stops_cleanly_and_resumes(tmp_path, example_ima
         pd.testing.assert_frame_equal(sorted_predictions(out), sorted_predictions(clean))
         assert sorted(pd.read_csv(out / 'images.csv')['path']) == sorted(inputs)
         assert sorted(p.name for p in (out / 'images').iterdir()) == sorted(p.name for p in (clean / 'images').iterdir())
+
+
+def test_fault_test_kill_9_and_resume_keeps_every_input_exactly_once(tmp_path):
+    """The small version of `python -m maskhub.batch.faulttest`: 30 real photos and odd entries, two
+    SIGKILLs of `maskhub predict` at random journal positions, then --resume."""
+    from maskhub.batch.faulttest import run_fault_test
+    result = run_fault_test(tmp_path, count=30, odd_fraction=0.2, kills=2, seed=5, threads=1, timeout_s=300)
+    assert result['checks'] == {name: True for name in result['checks']}, result
+    assert all(k['killed'] for k in result['kills']) and result['odd'] == 6
+    assert result['status_counts'].get('error', 0) >= 4 and result['faces'] > 0

@@ -204,7 +204,7 @@ def test_media_lookup_and_crops(small_run, runs_dir, tmp_path):
     assert crop.shape[0] == 128 and crop.shape[2] == 3
     # the original is gone: the run's --save-images copy is shown, already annotated
     gone = '/no/such/dir/' + Path(face['path']).name
-    saved = runs_dir / 'small' / 'images' / (media.saved_image_stem(gone) + '.jpg')
+    saved = runs_dir / 'small' / 'images' / Path(face['path']).name      # annotated copies keep the file name
     cv2.imwrite(str(saved), unit.image)
     fallback = media.load_unit_image(gone, None, runs_dir / 'small')
     assert fallback.annotated

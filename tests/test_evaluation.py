@@ -10,6 +10,7 @@ from maskhub.data.samples import MASK, NO_MASK, Sample
 from maskhub.evaluation.classifier_metrics import classifier_metrics, metrics_from_confusion
 from maskhub.evaluation.coco import FACE, average_precision
 from maskhub.evaluation.curves import plot_pr_curves
+from maskhub.errors import DataError
 from maskhub.evaluation.datasets import load_samples, spread_subset
 from maskhub.evaluation.evaluate import compute_metrics, headline, json_safe
 from maskhub.evaluation.matching import match_detections
@@ -155,11 +156,15 @@ def test_pr_curve_png(two_images, tmp_path):
     assert path.read_bytes()[:4] == b'\x89PNG'
 
 
+TINY_JPEG = b'\xff\xd8\xff\xd9'
+
+
 def write_voc(folder, image_id, boxes_labels):
     (folder / 'annotations').mkdir(parents=True, exist_ok=True)
     (folder / 'images').mkdir(exist_ok=True)
     objects = ''.join('<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin><xmax>%d</xmax>'
                       '<ymax>%d</ymax></bndbox></object>' % (name, *box) for box, name in boxes_labels)
+    (folder / 'images' / ('%s.jpg' % image_id)).write_bytes(TINY_JPEG)     # readers check the image is there
     (folder / 'annotations' / ('%s.xml' % image_id)).write_text(
         '<annotation><size><width>100</width><height>100</height><depth>3</depth></size>%s</annotation>' % objects)
 
@@ -174,7 +179,7 @@ def test_voc_spec_with_split_file(tmp_path):
     assert sorted('%s/%s' % (s.source, s.image_id) for s in samples) == ['jol/img2', 'kaggle/img1']
     assert len(load_samples('voc:%s' % (tmp_path / 'jol'))) == 3
     assert [s.image_id for s in spread_subset(load_samples('voc:%s' % tmp_path), 2)] == ['img0', 'img2']
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match='unknown kind'):
         load_samples('coco:x')
 
 
@@ -204,14 +209,15 @@ def test_official_mobile_on_three_real_images(tmp_path, capsys):
     assert 'face AP@0.5' in capsys.readouterr().out
 
 
-def test_paddlehub_module_spec_is_refused_with_a_reason(tmp_path, caplog):
+def test_paddlehub_module_spec_is_refused_with_a_reason(tmp_path, capsys):
     from maskhub.cli import main
     split = tmp_path / 'one.txt'
     split.write_text('kaggle/maksssksksss0\n')
     code = main(['evaluate', '--model', 'paddlehub:pyramidbox_lite_mobile_mask', '--data',
                  'voc:%s' % (datasets_dir() / 'face_mask' / 'kaggle'), '--split', str(split), '--no-progress'])
     assert code == 2
-    assert 'paddlehub:pyramidbox_lite_mobile_mask' in caplog.text and 'face score' in caplog.text
+    err = capsys.readouterr().err
+    assert 'paddlehub:pyramidbox_lite_mobile_mask' in err and 'face score' in err
 
 
 def test_own_matching_agrees_with_cocoeval_on_random_crowds():
@@ -276,7 +282,7 @@ def test_recall_by_wider_attribute_on_a_known_case(tmp_path):
 
 
 def test_evaluate_summary_prints_attribute_recall(tmp_path, capsys):
-    from maskhub.evaluation.cli import print_summary
+    from maskhub.commands.evaluate import print_summary
     samples, predictions = tiny_wider_case(tmp_path)
     metrics = compute_metrics(samples, predictions)
     metrics['settings'] = {'model': 'm', 'shrink': 0.5, 'recall_score': 0.5}

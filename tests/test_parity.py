@@ -1,4 +1,5 @@
-"""Our mobile model against the official Paddle-Lite runtime's outputs (tolerances from the reference README)."""
+"""Our mobile model against the official Paddle-Lite runtime's outputs (tolerances from the reference README),
+through every runtime at fp32: Paddle Inference, OpenVINO (same .pdmodel) and Paddle-Lite x86 (.nb bundle)."""
 import numpy as np
 import pandas as pd
 import paddle
@@ -14,11 +15,38 @@ from conftest import reference_dir
 from reference_cases import case_files, load_case, sha256
 
 CASES = case_files(reference_dir())
+RUNTIMES = ('paddle', 'openvino', 'lite')
 
 
 @pytest.fixture(scope='module', params=CASES, ids=[c.stem for c in CASES])
 def case(request):
     return load_case(request.param)
+
+
+@pytest.fixture(scope='session')
+def parity_detectors(tmp_path_factory):
+    """MaskDetector('mobile') per runtime at fp32, built once (the Paddle-Lite bundle is exported once)."""
+    built = {}
+
+    def get(runtime):
+        if runtime not in built:
+            from maskhub import MaskDetector
+            if runtime == 'lite':
+                from lite_export.export import export_bundle
+                bundle = tmp_path_factory.mktemp('parity_lite')
+                export_bundle('mobile', bundle, targets=('x86',))
+                built[runtime] = MaskDetector(bundle, backend='lite', precision='fp32')
+            else:
+                built[runtime] = MaskDetector('mobile', backend=runtime, precision='fp32', threads=2)
+        return built[runtime]
+    return get
+
+
+@pytest.fixture(params=RUNTIMES)
+def fp32_detector(request, parity_detectors):
+    """MaskDetector('mobile') on one runtime at fp32 (Paddle-Lite from a bundle exported into a tmp dir)."""
+    pytest.importorskip({'openvino': 'openvino', 'lite': 'paddlelite'}.get(request.param, 'paddle'))
+    return parity_detectors(request.param)
 
 
 @pytest.fixture(scope='module')
@@ -53,11 +81,12 @@ def test_raw_heads_dygraph(case, dygraph_model):
         np.testing.assert_allclose(landmarks, case['landmarks_raw'], atol=1e-4, rtol=0)
 
 
-def test_heads_and_detections_inference(case, mobile_detector):
-    loc, conf, _ = mobile_detector.detector_heads(case['input'])
+def test_heads_and_detections(case, fp32_detector):
+    assert fp32_detector.precision == 'fp32'
+    loc, conf, _ = fp32_detector.infer(case['input'])
     np.testing.assert_allclose(loc, case['loc'], atol=1e-4, rtol=0)
     np.testing.assert_allclose(conf, case['conf_softmax'], atol=1e-5, rtol=0)
-    cfg = mobile_detector.config.detector
+    cfg = fp32_detector.config.detector
     h, w = (int(v) for v in case['input_hw'])
     det, index = detect_faces(loc[0], conf[0], density_priors(h, w, cfg.prior_box), cfg.variances, cfg.nms)
     ref_det, ref_index = case['detections'], case['detections_index']
@@ -70,14 +99,14 @@ def test_heads_and_detections_inference(case, mobile_detector):
     assert abs(len(index) - len(ref_index)) <= 2
 
 
-def test_classifier_crops_and_probabilities(case, mobile_detector):
+def test_classifier_crops_and_probabilities(case, fp32_detector):
     image = case['image']
     for k, box in enumerate(case['boxes_px']):
         np.testing.assert_array_equal(face_crop_affine(box), case['cls_affine'][k])
         crop = normalize_classifier(crop_face(image, box)[None])
         assert sha256(crop) == str(case['cls_input_sha256'][k])
     if len(case['boxes_px']):
-        probs = mobile_detector.classify(image, case['boxes_px'])
+        probs = fp32_detector.classify(image, case['boxes_px'])
         np.testing.assert_allclose(probs, case['cls_output'], atol=1e-5, rtol=0)
 
 
@@ -89,11 +118,11 @@ def test_pixel_boxes(case):
 
 
 @pytest.mark.parametrize('table,shrink', [('expected_table.csv', 0.5), ('expected_table_shrink1.0.csv', 1.0)])
-def test_final_table_matches_official_module(mobile_detector, table, shrink):
+def test_final_table_matches_official_module(fp32_detector, table, shrink):
     folder = reference_dir()
     expected = pd.read_csv(folder / table)
     images = list(dict.fromkeys(expected['image']))
-    results = mobile_detector.face_detection(paths=[str(folder / 'images' / i) for i in images], shrink=shrink)
+    results = fp32_detector.face_detection(paths=[str(folder / 'images' / i) for i in images], shrink=shrink)
     for image, result in zip(images, results):
         exp = expected[expected['image'] == image]
         got = pd.DataFrame(result['data'])

@@ -7,17 +7,18 @@ The npz files hold every parameter under its graph name with BatchNorm folded in
 graph (``*.json``) says which folded bias goes with which filter. Each of our layers is mapped to its
 graph filter name below; biases are looked up from the graph.
 """
-import argparse
 import json
-import logging
+import sys
 from pathlib import Path
 
-import numpy as np
-import paddle
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # run as a script from a clone: its maskhub
 
-from maskhub.config import load_builtin_config
-from maskhub.inference.export import save_model_dir
-from maskhub.models import build_classifier, build_detector
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from maskhub.config import load_builtin_config  # noqa: E402
+from maskhub.inference.export import save_model_dir  # noqa: E402
+from maskhub.models import build_classifier, build_detector  # noqa: E402
 
 PREFIX_DET = '@HUB_pyramidbox_lite_mobile@'
 PREFIX_CLS = '@HUB_pyramidbox_lite_mobile_mask@'
@@ -92,15 +93,33 @@ def convert(src, out):
     return save_model_dir(config, detector, classifier, out)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
+    from maskhub.data.paths import shared_dir
     repo = Path(__file__).resolve().parents[1]
-    parser.add_argument('--src', default=str(repo.parent / 'shared' / 'official_pyramidbox_lite'))
-    parser.add_argument('--out', default=str(repo / 'hub_modules' / 'pyramidbox_lite_mobile_mask' / 'model'))
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO)
+    parser.add_argument('--src', default=str(shared_dir() / 'official_pyramidbox_lite'),
+                        help="folder of Baidu's extracted files (detector.json/.npz, classifier.json/.npz)")
+    parser.add_argument('--out', default=str(repo / 'hub_modules' / 'pyramidbox_lite_mobile_mask' / 'model'),
+                        help='model directory to write')
+    parser.add_argument('--exist-ok', action='store_true', help='overwrite the files of an existing model directory')
+
+
+def run(args):
+    from maskhub.commands.common import prepare_out
+    from maskhub.errors import DataError
+    missing = [name for name in ('detector.json', 'detector.npz', 'classifier.json', 'classifier.npz')
+               if not (Path(args.src) / name).is_file()]
+    if missing:
+        raise DataError('--src %s: %s not found (the official weights extracted from Baidu\'s Paddle-Lite files; '
+                        'set MASKHUB_SHARED or give --src)' % (args.src, ', '.join(missing)))
+    prepare_out(args.out, args.exist_ok)
     print(convert(args.src, args.out))
+    return 0
+
+
+def main(argv=None):
+    from maskhub.cli import standalone
+    return standalone('tools/convert_official_weights.py', __doc__.splitlines()[0], add_arguments, run, argv)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

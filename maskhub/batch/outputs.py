@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from maskhub.io.tables import ERROR_COLUMNS, images_to_dataframe, rows_to_dataframe
+from maskhub.io.tables import ERROR_COLUMNS, TABLE_FORMATS, images_to_dataframe, rows_to_dataframe
 
 
 def now_utc():
@@ -111,14 +111,21 @@ def _write_atomic(path, write):
     return path
 
 
-def write_table(df, out, stem):
-    """``<stem>.csv`` and ``<stem>.parquet`` in ``out``, each written atomically."""
-    csv_path = _write_atomic(Path(out) / (stem + '.csv'), lambda p: df.to_csv(p, index=False))
-    parquet_path = _write_atomic(Path(out) / (stem + '.parquet'), lambda p: df.to_parquet(p, index=False))
-    return csv_path, parquet_path
+WRITERS = {'csv': lambda df, p: df.to_csv(p, index=False), 'parquet': lambda df, p: df.to_parquet(p, index=False),
+           'json': lambda df, p: df.to_json(p, orient='records', indent=1)}     # json: a list of row records
 
 
-def write_run_outputs(out, entries, started, opts_dict, elapsed_s):
+def write_table(df, out, stem, formats=('csv', 'parquet')):
+    """``<stem>.<format>`` in ``out`` for each of ``formats`` (TABLE_FORMATS), each written atomically;
+    returns {format: path}."""
+    unknown = set(formats) - set(TABLE_FORMATS)
+    if unknown:
+        raise ValueError('unknown table formats %s (choose from %s)' % (sorted(unknown), ', '.join(TABLE_FORMATS)))
+    return {fmt: _write_atomic(Path(out) / ('%s.%s' % (stem, fmt)), lambda p, fmt=fmt: WRITERS[fmt](df, p))
+            for fmt in formats}
+
+
+def write_run_outputs(out, entries, started, opts_dict, elapsed_s, formats=('csv', 'parquet')):
     """Write every output file of a run folder from ``entries`` (item path -> journal entry); returns the summary."""
     out = Path(out)
     entries = list(entries.values()) if isinstance(entries, dict) else list(entries)
@@ -126,17 +133,21 @@ def write_run_outputs(out, entries, started, opts_dict, elapsed_s):
     errors = [err for e in entries for err in e.get('errors', [])]
     predictions = rows_to_dataframe(rows)
     images = images_to_dataframe([row for e in entries for row in image_rows(e)])
-    csv_path, parquet_path = write_table(predictions, out, 'predictions')
-    images_csv, images_parquet = write_table(images, out, 'images')
+    written = {'predictions': write_table(predictions, out, 'predictions', formats),
+               'images': write_table(images, out, 'images', formats)}
     _write_atomic(out / 'errors.csv', lambda p: pd.DataFrame(errors, columns=ERROR_COLUMNS).to_csv(p, index=False))
     processed = [e for e in entries if e.get('units', 0) > 0]
+    stills = [e for e in processed if e.get('kind') != 'video']
+    videos = [e for e in processed if e.get('kind') == 'video']
     units = sum(e.get('units', 0) for e in processed)
     det_ms = sum(e.get('detect_ms', 0.0) for e in processed)
     cls_ms = sum(e.get('classify_ms', 0.0) for e in processed)
     status_counts = images['status'].value_counts()
     summary = summarize(predictions, len(entries), errors, elapsed_s, {
-        'images': units,
-        'images_with_no_face': sum(e.get('units_without_face', 0) for e in processed),
+        'images': sum(e.get('units', 0) for e in stills),          # still images, not counting video frames
+        'frames': sum(e.get('units', 0) for e in videos),          # sampled video frames
+        'images_with_no_face': sum(e.get('units_without_face', 0) for e in stills),
+        'frames_with_no_face': sum(e.get('units_without_face', 0) for e in videos),
         'image_rows': {s: int(status_counts.get(s, 0)) for s in ('ok', 'no_face', 'error')},
         'videos': sum(1 for e in entries if e.get('kind') == 'video'),
         'failed_items': sum(1 for e in entries if e.get('failed')),
@@ -144,8 +155,8 @@ def write_run_outputs(out, entries, started, opts_dict, elapsed_s):
         'mean_classify_ms': round(cls_ms / units, 2) if units else None,
         'started_at': started, 'finished_at': now_utc(),
         'options': opts_dict,
-        'files': {'predictions_csv': csv_path.name, 'predictions_parquet': parquet_path.name,
-                  'images_csv': images_csv.name, 'images_parquet': images_parquet.name, 'errors_csv': 'errors.csv'},
+        'files': {**{'%s_%s' % (stem, fmt): path.name for stem, paths in written.items() for fmt, path in paths.items()},
+                  'errors_csv': 'errors.csv'},
     })
     _write_atomic(out / 'summary.json', lambda p: p.write_text(json.dumps(summary, indent=2), encoding='utf-8'))
     return summary

@@ -6,7 +6,7 @@ A run folder holds::
                           the source of truth, crash-safe (see ``maskhub.batch.journal``)
     predictions.csv/.parquet, images.csv/.parquet, errors.csv, summary.json
                           rebuilt from the journal at the end (``maskhub.batch.outputs``)
-    images/               annotated images (--save-images)
+    images/, videos/, crops/   annotated images and videos, face crops (``maskhub.batch.artifacts``)
 
 ``--resume`` skips items already in the journal; ``merge_runs`` joins several shards' folders.
 The output folder is checked before anything is predicted (``maskhub.io.paths.check_output_dir``);
@@ -14,24 +14,24 @@ a disk that fills up mid-run stops the run with ``OutputFullError``, the journal
 """
 import json
 import logging
-import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
+from maskhub.batch.artifacts import RunArtifacts
 from maskhub.batch.inputs import expand_inputs, select_shard
 from maskhub.batch.journal import (JOURNAL, JournalWriter, is_out_of_space, read_journal_strict,
                                    repair_journal)
 from maskhub.batch.outputs import failed_entry, make_entry, now_utc, summarize, write_run_outputs  # noqa: F401
-from maskhub.io.draw import draw_faces
 from maskhub.io.images import ImageError, read_image
 from maskhub.io.paths import DEFAULT_MIN_FREE_MB, check_output_dir
-from maskhub.io.video import VideoError, iter_frames
+from maskhub.io.video import VideoError, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
+PREFETCH_IMAGES = 2       # images decoded ahead of the one being predicted
 
 
 class OutputFullError(OSError):
@@ -46,6 +46,9 @@ class RunOptions:
     video_every_n: int = None
     video_fps: float = None
     save_images: bool = False
+    save_crops: bool = False
+    save_video: bool = False
+    formats: tuple = ('csv', 'parquet')
     resume: bool = False
     num_shards: int = 1
     shard_index: int = 0
@@ -54,58 +57,72 @@ class RunOptions:
     extra: dict = field(default_factory=dict)
 
 
-def annotated_image_stem(path):
-    """File-name stem of the annotated copy of ``path`` under a run's images/ folder."""
-    return re.sub(r'[^A-Za-z0-9._-]+', '_', str(path).lstrip('./'))[-180:]
-
-
-def _write_jpeg(path, image):
-    """cv2.imwrite hides why it failed; encode here and write with Python so a full disk is an OSError."""
-    ok, buf = cv2.imencode('.jpg', image)
-    if not ok:
-        raise ValueError('could not encode %s' % path)
-    with open(path, 'wb') as f:
-        f.write(buf.tobytes())
-
-
-def _process_image(detector, item, opts, images_dir, frames=None):
-    loaded = read_image(item.path)
+def _process_image(detector, item, opts, artifacts, frames=None, progress=None, preloaded=None):
+    loaded = preloaded.result() if preloaded is not None else read_image(item.path)
     result = detector.predict_image(loaded.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                     path=item.path, coordinate_scale=loaded.scale)
-    if images_dir is not None:
-        small = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale) for k in ('left', 'top', 'right', 'bottom')}}
-                 for f in result.faces]
-        _write_jpeg(images_dir / (annotated_image_stem(item.path) + '.jpg'), draw_faces(loaded.image, small))
+    if artifacts is not None:
+        faces = result.faces
+        if loaded.scale != 1:       # decoded at reduced scale: draw in the decoded pixels
+            faces = [{**f.to_hub_dict(), **{k: int(getattr(f, k) / loaded.scale)
+                                            for k in ('left', 'top', 'right', 'bottom')}} for f in result.faces]
+        artifacts.image(item.path, loaded.image, faces)
+    if progress is not None:
+        progress(1)
     return [result], []
 
 
-def _process_video(detector, item, opts, images_dir, frames=None):
-    results, errors = [], []
+def _process_video(detector, item, opts, artifacts, frames=None, progress=None):
+    results, errors, writer = [], [], None
     start, stop = frames or (0, None)
+    # an annotated video is written from a whole video only (not from a segment of frames of it)
+    save_video = artifacts is not None and artifacts.save_video and frames is None
     try:
         for fr in iter_frames(item.path, opts.video_every_n, opts.video_fps, start=start, stop=stop):
             r = detector.predict_image(fr.image, opts.shrink, opts.confs_threshold, opts.use_multi_scale,
                                        path=item.path, frame=fr.index, timestamp_s=round(fr.timestamp_s, 3))
             results.append(r)
-            if images_dir is not None:
-                name = '%s_f%06d.jpg' % (annotated_image_stem(item.path), fr.index)
-                _write_jpeg(images_dir / name, draw_faces(fr.image, r.faces))
+            if artifacts is not None:
+                annotated = artifacts.image(item.path, fr.image, r.faces, frame=fr.index)
+                if save_video:
+                    if writer is None:
+                        fps = probe_video(item.path, opts.video_every_n, opts.video_fps)[0] or 25.0
+                        writer = artifacts.video_writer(item.path, fps, fr.image.shape[1::-1])
+                    writer.write(annotated)
+            if progress is not None:
+                progress(1)
     except VideoError as err:
         if not results:
             raise
         errors.append({'path': item.path, 'frame': None, 'error': err.reason})
+    finally:
+        if writer is not None:
+            writer.release()
     return results, errors
 
 
-def process_item(detector, item, opts, images_dir=None, frames=None):
+def progress_units(items, opts):
+    """Images count one each, videos their sampled frames (from the header), so that a progress bar moves
+    per frame through a video."""
+    return sum((probe_video(it.path, opts.video_every_n, opts.video_fps)[1] or 1) if it.kind == 'video' else 1
+               for it in items)
+
+
+def process_item(detector, item, opts, artifacts=None, frames=None, progress=None, preloaded=None):
     """Predict one work item (an image, a video, or frames [start, stop) of a video) -> its journal entry.
+
+    ``artifacts``: the run's ``RunArtifacts`` (annotated images, videos, crops), or None;
+    ``progress``: called with the number of images / frames done, as they are done;
+    ``preloaded``: for an image, a future of its ``read_image`` (decoded ahead by ``run_batch``'s reader).
 
     A bad item never raises: the failure is recorded in the entry's ``errors``. Running out of disk
     space does raise (``is_out_of_space``): the run must stop, not record the item as failed.
     """
     try:
-        handler = _process_video if item.kind == 'video' else _process_image
-        results, errors = handler(detector, item, opts, images_dir, frames)
+        if item.kind == 'video':
+            results, errors = _process_video(detector, item, opts, artifacts, frames, progress)
+        else:
+            results, errors = _process_image(detector, item, opts, artifacts, frames, progress, preloaded)
         entry = make_entry(item.path, item.kind, results, errors)
     except (ImageError, VideoError) as err:
         entry = failed_entry(item.path, item.kind, err.reason)
@@ -134,7 +151,7 @@ def out_of_space(out, done, err):
 class RunFolder:
     """A run folder opened for writing: what is to do and what a previous run (``--resume``) finished."""
     out: Path
-    images_dir: Path
+    artifacts: RunArtifacts     # None when no annotated image, video or crop is asked for
     journal_path: Path
     items: list
     entries: dict           # path -> journal entry, finished ones (and input errors)
@@ -147,12 +164,11 @@ def open_run(inputs, out_dir, opts):
     resuming, make the journal safe to append to (unusable lines quarantined and their items redone), else
     start a new one. Inputs naming nothing usable are journaled as failed entries here."""
     out = check_output_dir(out_dir, opts.min_free_mb)
-    images_dir = None
-    if opts.save_images:
-        images_dir = out / 'images'
-        images_dir.mkdir(exist_ok=True)
     items, input_errors = expand_inputs(inputs)
     items = select_shard(items, opts.num_shards, opts.shard_index)
+    artifacts = None
+    if opts.save_images or opts.save_crops or opts.save_video:
+        artifacts = RunArtifacts(out, [it.path for it in items], opts.save_images, opts.save_crops, opts.save_video)
     journal_path = out / JOURNAL
     if not opts.resume and journal_path.exists():
         journal_path.unlink()
@@ -170,12 +186,14 @@ def open_run(inputs, out_dir, opts):
         raise
     todo = [it for it in items if it.path not in entries]
     log.info('%d items (%d already done), writing to %s', len(items), len(items) - len(todo), out)
-    return RunFolder(out, images_dir, journal_path, items, entries, todo, now_utc())
+    return RunFolder(out, artifacts, journal_path, items, entries, todo, now_utc())
 
 
-def run_options(opts, model, inputs, **extra):
-    """The ``options`` block of summary.json."""
-    opts_dict = {k: v for k, v in vars(opts).items() if k != 'extra'}
+def run_options(opts, model, inputs, artifacts=None, **extra):
+    """The ``options`` block of summary.json (with how the run named its annotated files)."""
+    opts_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opts).items() if k != 'extra'}
+    if artifacts is not None:
+        extra['output_name_depth'] = artifacts.depth
     opts_dict.update(model=model, inputs=[str(i) for i in inputs], **opts.extra, **extra)
     return opts_dict
 
@@ -187,10 +205,20 @@ def run_batch(detector, inputs, out_dir, opts=None):
     run = open_run(inputs, out_dir, opts)
     t0 = time.perf_counter()
     done = 0
-    with JournalWriter(run.journal_path) as journal:
+    bar = tqdm(total=progress_units(run.todo, opts) if opts.progress else 0, desc='predict', unit='image',
+               disable=not opts.progress)
+    todo, ahead = list(run.todo), {}
+    # a reader thread decodes the next images while the networks run on this one (JPEG decoding and the
+    # inference runtimes release the GIL)
+    with JournalWriter(run.journal_path) as journal, bar, \
+            ThreadPoolExecutor(1, thread_name_prefix='maskhub-reader') as reader:
         try:
-            for item in tqdm(run.todo, desc='predict', unit='item', disable=not opts.progress):
-                entry = process_item(detector, item, opts, run.images_dir)
+            for i, item in enumerate(todo):
+                for j in range(i, min(i + 1 + PREFETCH_IMAGES, len(todo))):
+                    if j not in ahead and todo[j].kind != 'video':
+                        ahead[j] = reader.submit(read_image, todo[j].path)
+                entry = process_item(detector, item, opts, run.artifacts, progress=bar.update,
+                                     preloaded=ahead.pop(i, None))
                 journal.append(entry)
                 run.entries[item.path] = entry
                 done += 1
@@ -198,15 +226,15 @@ def run_batch(detector, inputs, out_dir, opts=None):
             if is_out_of_space(err):
                 raise out_of_space(run.out, done, err) from None
             raise
-    return finish_run(run.out, run.entries, run.started, run_options(opts, detector.name, inputs),
-                      time.perf_counter() - t0)
+    return finish_run(run.out, run.entries, run.started, run_options(opts, detector.name, inputs, run.artifacts),
+                      time.perf_counter() - t0, opts.formats)
 
 
-def finish_run(out, entries, started, opts_dict, elapsed_s):
+def finish_run(out, entries, started, opts_dict, elapsed_s, formats=('csv', 'parquet')):
     """Rebuild every table and summary.json from the journal entries (``write_run_outputs``); a full disk
     is an ``OutputFullError`` (the journal is complete, rerunning with --resume only rewrites the tables)."""
     try:
-        return write_run_outputs(out, entries, started, opts_dict, elapsed_s)
+        return write_run_outputs(out, entries, started, opts_dict, elapsed_s, formats)
     except OSError as err:
         if is_out_of_space(err):
             raise OutputFullError(err.errno, '%s: disk full (%s) while writing the tables; the journal is complete: '

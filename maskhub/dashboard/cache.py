@@ -54,7 +54,7 @@ def face_crop(path, frame, run_dir, box):
 
 @st.cache_resource(max_entries=3, show_spinner='Loading model…')
 def detector(name):
-    from maskhub.inference.registry import load_detector
+    from maskhub.inference.loader import load_detector
     return load_detector(name)
 
 

@@ -68,10 +68,12 @@ def detect_uploads(detector, uploads, run_dir, shrink=None, confs_threshold=None
     """Predict ``uploads`` into ``run_dir`` (a run folder like ``maskhub predict --out``); returns the summary."""
     if not uploads:
         raise DetectError('upload at least one image or video first')
-    if shrink is not None and not 0 < shrink <= 4:
-        raise DetectError('shrink must be in (0, 4], got %s' % shrink)
-    if confs_threshold is not None and not 0 <= confs_threshold < 1:
-        raise DetectError('threshold must be in [0, 1), got %s' % confs_threshold)
+    config = getattr(detector, 'config', None)      # defaults and valid ranges: the model config's
+    if config is not None:
+        try:
+            config.options(shrink, confs_threshold)
+        except ValueError as err:
+            raise DetectError(str(err)) from None
     paths = write_uploads(uploads, Path(run_dir) / INPUTS_DIR)
     opts = RunOptions(shrink=shrink, confs_threshold=confs_threshold, use_multi_scale=use_multi_scale,
                       video_fps=video_fps, progress=False, extra={'source': 'dashboard upload'})

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskhub.batch.run import annotated_image_stem as saved_image_stem
+from maskhub.batch.artifacts import find_annotated
 from maskhub.io.draw import draw_faces
 from maskhub.io.images import ImageError, read_image
 from maskhub.io.video import VIDEO_EXTENSIONS
@@ -49,9 +49,7 @@ def find_media(path, run_dir=None):
 def saved_annotated_image(path, frame, run_dir):
     if run_dir is None:
         return None
-    name = saved_image_stem(path) + ('.jpg' if frame is None else '_f%06d.jpg' % int(frame))
-    found = Path(run_dir) / 'images' / name
-    return found if found.is_file() else None
+    return find_annotated(run_dir, path, frame)
 
 
 def read_video_frame(path, index):

@@ -1,6 +1,12 @@
-"""Where the shared data lives: env MASKHUB_SHARED, else <repo>/../shared."""
+"""Where the development data lives: env MASKHUB_SHARED, else <repo>/../shared.
+
+Only the ``dev:`` data preset and the development tools read it; everything else takes its data as an
+argument (``maskhub.data.sources``).
+"""
 import os
 from pathlib import Path
+
+from maskhub.errors import DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,3 +29,12 @@ def wider_paths():
     root = datasets_dir() / 'wider_face'
     return {'gt_file': root / 'train' / 'wider_face_train_bbx_gt.txt', 'images_root': root / 'train' / 'images',
             'train_split': root / 'splits' / 'train.txt', 'val_split': root / 'splits' / 'val.txt'}
+
+
+def require_dev_data(paths, what):
+    """Raise a DataError naming the first missing path of the development layout and the alternatives."""
+    for path in paths:
+        if not Path(path).exists():
+            raise DataError('%s needs the development data, and %s is missing (set MASKHUB_SHARED to the folder '
+                            'holding datasets/, or give your own: --data voc:DIR | wider:GT_FILE[:IMAGES] | '
+                            'yaml:FILE)' % (what, path))

@@ -3,11 +3,10 @@
 The split is computed once (``python -m maskhub.data.splits``) and committed under ``splits/`` so that
 every training and evaluation run sees the same images. Keys are ``source/id``.
 """
-import argparse
 import random
 from pathlib import Path
 
-from maskhub.data.paths import datasets_dir, mask_set_dirs, wider_paths
+from maskhub.data.paths import datasets_dir, mask_set_dirs, require_dev_data, wider_paths
 from maskhub.data.voc import read_voc_dir
 from maskhub.data.wider import read_wider
 
@@ -72,6 +71,7 @@ def make_split(keys, pairs, val_fraction=VAL_FRACTION, seed=SEED):
 
 
 def write_mask_split(out_dir=SPLIT_DIR):
+    require_dev_data(mask_set_dirs().values(), 'the mask split')
     keys = [sample_key(s) for d in mask_set_dirs().values() for s in read_voc_dir(d)]
     pairs = read_duplicate_pairs(datasets_dir() / 'face_mask' / 'near_duplicate_pairs.tsv')
     train, val = make_split(keys, pairs)
@@ -89,16 +89,28 @@ def load_mask_split(split):
 
 
 def mask_samples(split):
+    require_dev_data(mask_set_dirs().values(), 'dev:mask-%s' % split)
     keys = set(load_mask_split(split))
     return [s for d in mask_set_dirs().values() for s in read_voc_dir(d) if sample_key(s) in keys]
 
 
 def wider_samples(split):
     p = wider_paths()
+    require_dev_data([p['gt_file'], p['images_root'], p['%s_split' % split]], 'dev:wider-%s' % split)
     return read_wider(p['gt_file'], p['images_root'], p['%s_split' % split])
 
 
-if __name__ == '__main__':
-    argparse.ArgumentParser(description='rewrite maskhub/data/splits/mask_{train,val}.txt').parse_args()
+def _run(args):
     tr, va = write_mask_split()
     print('train %d, val %d' % (len(tr), len(va)))
+    return 0
+
+
+def main(argv=None):
+    from maskhub.cli import standalone
+    return standalone('python -m maskhub.data.splits', 'rewrite maskhub/data/splits/mask_{train,val}.txt from the '
+                      'development data', lambda parser: None, _run, argv)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

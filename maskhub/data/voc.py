@@ -20,7 +20,9 @@ def read_voc_file(xml_path, images_dir, source=''):
         bb = obj.find('bndbox')
         boxes.append([float(bb.findtext(k)) for k in ('xmin', 'ymin', 'xmax', 'ymax')])
         labels.append(VOC_LABEL_MAP[name])
-    return Sample(path=str(Path(images_dir) / ('%s.jpg' % image_id)), boxes=np.asarray(boxes, np.float32),
+    named = Path(images_dir) / Path(root.findtext('filename') or '').name
+    path = named if named.suffix and named.is_file() else Path(images_dir) / ('%s.jpg' % image_id)
+    return Sample(path=str(path), boxes=np.asarray(boxes, np.float32),
                   labels=labels, image_id=image_id, source=source, width=width, height=height)
 
 

@@ -7,13 +7,13 @@ Written under ``--out`` (default runs/accuracy_report/); ``--report`` writes rep
 Per-image predictions are cached under runs/evaluation_cache/ (keyed by model weights), so
 regenerating after a new model ships only runs that model.
 """
-import argparse
 import datetime
 import hashlib
 import json
 import logging
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +37,7 @@ DATASETS = {'wider-val': 'WIDER FACE val split (crowds; faces only, invalid face
 SHRINKS = (0.5, 1.0)
 BASELINE = 'mobile'                 # the official weights
 REPORTS = REPO_ROOT / 'reports'
-DEFAULT_OUT = REPO_ROOT / 'runs' / 'accuracy_report'
+DEFAULT_OUT = Path('runs') / 'accuracy_report'       # like every command's output: under the current folder
 TIMING_IMAGE = 'face_mask/macwin/images/macwin_0094.jpg'    # 14 faces; stretched to 640x480
 CHUNK = 10
 
@@ -132,32 +132,41 @@ def _command(args):
              ('shrinks', ' '.join('%g' % s for s in args.shrinks) if list(args.shrinks) != list(SHRINKS) else None),
              ('limit', args.limit), ('max-images-wider', args.max_images_wider),
              ('max-images-mask', args.max_images_mask)]
-    return 'python -m maskhub.evaluation.report' + ''.join(
+    return 'maskhub report' + ''.join(
         ' --%s' % flag if value is True else ' --%s %s' % (flag, value) for flag, value in flags if value)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument('--models', nargs='+', help='registered names or model directories, in table order '
                         '(default: every registered model whose files exist)')
     parser.add_argument('--baseline', default=BASELINE, help='model the summary compares the others with')
-    parser.add_argument('--shrinks', type=float, nargs='+', default=list(SHRINKS))
+    parser.add_argument('--shrinks', type=float, nargs='+', default=list(SHRINKS), help='detector input scales')
     parser.add_argument('--limit', type=int, help='at most N images of each set (spread evenly), for a quick check')
     parser.add_argument('--max-images-wider', type=int, help='at most N WIDER val images (spread evenly)')
     parser.add_argument('--max-images-mask', type=int, help='at most N mask val images (spread evenly)')
-    parser.add_argument('--timing-repeats', type=int, default=10)
+    parser.add_argument('--timing-repeats', type=int, default=10, help='runs per timing')
     parser.add_argument('--note', help='a sentence for the report, e.g. which training stage the weights are from')
     where = parser.add_mutually_exclusive_group()
     where.add_argument('--out', default=str(DEFAULT_OUT), help='report folder (default %(default)s)')
     where.add_argument('--report', action='store_true', help='write the shipped report, %s/accuracy.md' % REPORTS)
-    parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'))
-    args = parser.parse_args(argv)
+    parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'),
+                        help='per-image predictions kept between runs (keyed by model weights)')
+
+
+def main(argv=None):
+    """``python -m maskhub.evaluation.report``: the same as ``maskhub report``."""
+    from maskhub.cli import main as cli
+    return cli(['report', *(sys.argv[1:] if argv is None else argv)])
+
+
+def run(args):
     import paddle  # noqa: F401  (importing paddle sets the root logger to WARNING: configure logging after it)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s',
                         datefmt='%H:%M:%S', force=True)
     models = args.models or available_models()
     if not models:
-        parser.error('no model to evaluate: none of %s has its files (pass --models)' % ', '.join(MODELS))
+        from maskhub.errors import UsageError
+        raise UsageError('no model to evaluate: none of %s has its files (pass --models)' % ', '.join(MODELS))
     out = REPORTS if args.report else Path(args.out)
     limits = {'wider-val': args.max_images_wider or args.limit, 'mask-val': args.max_images_mask or args.limit}
     load = os.getloadavg()[0]

@@ -1,4 +1,4 @@
-"""Runner for Paddle-Lite optimised models (``.nb``), with the call interface of ``PaddleInferenceRunner``.
+"""Runner for Paddle-Lite optimised models (``.nb``): the ``lite`` backend of ``maskhub.inference.runtimes``.
 
     runner = PaddleLiteRunner('build/lite/mobile/x86/detector.nb')
     loc, conf, landmarks = runner(image_nchw)
@@ -28,9 +28,10 @@ class PaddleLiteRunner:
         nb_path: optimised model file written by Paddle-Lite ``opt`` for the running target (x86 on a PC).
         max_shapes: predictors kept alive at once (least recently used ones are dropped).
         batch_size: if set, run the leading axis in fixed chunks of this size (see module docstring).
+        precision: what the file holds ('fp32', or 'int8' for a quantised bundle variant), for reports.
     """
 
-    def __init__(self, nb_path, max_shapes=4, batch_size=None):
+    def __init__(self, nb_path, max_shapes=4, batch_size=None, precision='fp32'):
         from paddlelite import lite
         self._lite = lite
         self.nb_path = Path(nb_path)
@@ -38,6 +39,7 @@ class PaddleLiteRunner:
             raise FileNotFoundError('Paddle-Lite model not found: %s' % self.nb_path)
         self.max_shapes = max(1, int(max_shapes))
         self.batch_size = int(batch_size) if batch_size else None
+        self.precision = precision
         self._predictors = OrderedDict()
         self.predictors_created = 0
         probe = self._new_predictor()

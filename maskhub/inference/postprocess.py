@@ -30,6 +30,22 @@ def decode_boxes(loc, priors, variances):
     return np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
 
 
+def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, confs_threshold):
+    """One image's detector heads -> (boxes int [K, 4] in image pixels, scores [K]), by descending score:
+    the config's priors (cached per input size), decoding and NMS, faces scoring above ``confs_threshold``.
+
+    Greedy NMS keeps boxes in score order and only higher-scoring boxes suppress, so dropping candidates
+    at or below ``confs_threshold`` before NMS returns exactly the same faces, much faster."""
+    from maskhub.models.priors import density_priors
+    h, w = input_hw
+    nms_params = detector_config.nms
+    nms_params = NMSParams(max(nms_params.score_threshold, confs_threshold), nms_params.nms_top_k,
+                           nms_params.iou_threshold, nms_params.keep_top_k)
+    det, _ = detect_faces(loc, conf_softmax, density_priors(h, w, detector_config.prior_box),
+                          detector_config.variances, nms_params)
+    return to_pixel_boxes(det[:, 2:], (h, w), shrink, image_hw), det[:, 1]
+
+
 def box_area(boxes):
     return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
 
@@ -58,11 +74,18 @@ def nms(boxes, scores, params=NMSParams()):
 
 
 def detect_faces(loc, conf_softmax, priors, variances, params=NMSParams()):
-    """One image's heads -> (detections [N, 6] = label, score, x1, y1, x2, y2 normalised, prior index [N])."""
-    boxes = decode_boxes(loc, priors, variances)
+    """One image's heads -> (detections [N, 6] = label, score, x1, y1, x2, y2 normalised, prior index [N]).
+
+    Only the priors scoring above ``params.score_threshold`` are decoded (the others can never be kept),
+    which is what makes a high threshold cheap; the result equals decoding all priors first."""
     scores = conf_softmax[:, 1]
-    keep = nms(boxes, scores, params)
-    det = np.concatenate([np.ones((keep.size, 1), np.float32), scores[keep, None], boxes[keep]], axis=1)
+    candidates = np.flatnonzero(scores > params.score_threshold)
+    candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:params.nms_top_k]
+    boxes = decode_boxes(loc[candidates], priors[candidates], variances)
+    local = nms(boxes, scores[candidates], NMSParams(-np.inf, params.nms_top_k, params.iou_threshold,
+                                                     params.keep_top_k))
+    keep = candidates[local]
+    det = np.concatenate([np.ones((keep.size, 1), np.float32), scores[keep, None], boxes[local]], axis=1)
     return det.astype(np.float32), keep
 
 
@@ -80,19 +103,39 @@ def to_pixel_boxes(det_boxes, input_hw, shrink, image_hw):
     return np.trunc(out).astype(np.int64)
 
 
-def box_voting(boxes, scores, iou_threshold=0.3):
-    """Merge detections from several scales: each cluster of overlapping boxes becomes the
-    score-weighted mean box, scored by the best member. boxes in pixels [N, 4], scores [N]."""
-    order = np.argsort(-scores, kind='stable')
-    boxes, scores = boxes[order].astype(np.float64), scores[order]
+def box_iou_plus_one(box, boxes):
+    """IoU with the +1 pixel convention of the official module's box voting (integer pixel boxes)."""
+    w = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]) + 1)
+    h = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]) + 1)
+    inter = w * h
+    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    return inter / ((box[2] - box[0] + 1) * (box[3] - box[1] + 1) + area - inter)
+
+
+def box_voting(boxes, scores, iou_threshold=0.3, keep_top_k=750):
+    """Merge the faces of several scales as the official module's multi-scale mode does.
+
+    Boxes by descending score; each box gathers the remaining boxes overlapping it by IoU >= iou_threshold
+    (+1 convention) into a cluster, which becomes the score-weighted mean box with the best member's score.
+    A cluster of one box is dropped (a face seen at one scale only), except the last cluster formed, which
+    is kept even when alone: that is what Baidu's ``bbox_vote`` does. At most ``keep_top_k`` clusters.
+    boxes in pixels [N, 4], scores [N] -> (boxes float [M, 4], scores [M]).
+    """
+    order = np.argsort(-np.asarray(scores), kind='stable')
+    boxes, scores = np.asarray(boxes, np.float64)[order], np.asarray(scores, np.float64)[order]
     merged_boxes, merged_scores = [], []
     while boxes.shape[0]:
-        overlap = iou_one_to_many(boxes[0], boxes) >= iou_threshold
-        overlap[0] = True
-        weights = scores[overlap][:, None]
-        merged_boxes.append((boxes[overlap] * weights).sum(0) / weights.sum())
-        merged_scores.append(scores[overlap].max())
-        boxes, scores = boxes[~overlap], scores[~overlap]
+        members = box_iou_plus_one(boxes[0], boxes) >= iou_threshold
+        cluster_boxes, cluster_scores = boxes[members], scores[members]
+        boxes, scores = boxes[~members], scores[~members]
+        if cluster_boxes.shape[0] <= 1:
+            if boxes.shape[0] == 0:
+                merged_boxes.append(cluster_boxes[0])
+                merged_scores.append(cluster_scores[0])
+            continue
+        weights = cluster_scores[:, None]
+        merged_boxes.append((cluster_boxes * weights).sum(0) / weights.sum())
+        merged_scores.append(cluster_scores.max())
     if not merged_boxes:
         return np.zeros((0, 4)), np.zeros((0,), np.float32)
-    return np.stack(merged_boxes), np.asarray(merged_scores, np.float32)
+    return np.stack(merged_boxes)[:keep_top_k], np.asarray(merged_scores, np.float32)[:keep_top_k]

@@ -1,6 +1,8 @@
-"""Runners for exported networks: Paddle Inference (the default), dygraph (for tests and training checks).
+"""Runners for exported networks: Paddle Inference (oneDNN fp32 / bf16 on CPU, or GPU) and dygraph
+(eager Paddle, for tests and training checks). ``maskhub.inference.runtimes`` chooses among these, OpenVINO
+and Paddle-Lite.
 
-A runner maps named float32 inputs to a list of output arrays. Runners are not thread-safe: the
+A runner maps float32 inputs to a list of output arrays. Runners are not thread-safe: the
 pipeline serialises calls, and each serving worker process builds its own.
 """
 import logging
@@ -20,10 +22,19 @@ class PaddleInferenceRunner:
     """One ``paddle.inference`` predictor over ``<prefix>.pdmodel`` / ``<prefix>.pdiparams``.
 
     CPU uses oneDNN (MKLDNN) with a bounded shape cache, since every new input size creates kernels.
+    ``precision='bf16'`` turns on oneDNN's bfloat16 kernels (``enable_mkldnn_bfloat16``); it needs a CPU
+    with AVX512-BF16 or AMX (``maskhub.inference.cpu.has_bf16``) and oneDNN.
     """
 
-    def __init__(self, prefix, threads=None, use_gpu=False, use_mkldnn=True, mkldnn_cache=8):
+    def __init__(self, prefix, threads=None, use_gpu=False, use_mkldnn=True, mkldnn_cache=8, precision='fp32',
+                 flags=None):
         from paddle import inference
+
+        from maskhub.inference.cpu import has_bf16
+        if precision not in ('fp32', 'bf16'):
+            raise ValueError("Paddle Inference precision must be 'fp32' or 'bf16', got %r" % (precision,))
+        if precision == 'bf16' and (use_gpu or not use_mkldnn or not has_bf16(flags)):
+            raise ValueError('Paddle Inference bf16 needs the CPU with oneDNN and AVX512-BF16 or AMX-BF16')
         prefix = Path(prefix)
         model, params = prefix.with_suffix('.pdmodel'), prefix.with_suffix('.pdiparams')
         if not model.exists() or not params.exists():
@@ -37,15 +48,18 @@ class PaddleInferenceRunner:
             if use_mkldnn:
                 config.enable_mkldnn()
                 config.set_mkldnn_cache_capacity(mkldnn_cache)
+                if precision == 'bf16':
+                    config.enable_mkldnn_bfloat16()
         config.switch_ir_optim(True)
         config.enable_memory_optim()
         config.disable_glog_info()
         self.predictor = inference.create_predictor(config)
         self.input_names = self.predictor.get_input_names()
         self.output_names = self.predictor.get_output_names()
+        self.precision = precision
         self.description = 'paddle-inference(%s, %s)' % (prefix.name, 'gpu' if use_gpu else
-                                                         'cpu%s x%d' % ('+onednn' if use_mkldnn else '',
-                                                                        threads or default_threads()))
+                                                         'cpu%s %s x%d' % ('+onednn' if use_mkldnn else '', precision,
+                                                                           threads or default_threads()))
 
     def __call__(self, *inputs):
         for name, array in zip(self.input_names, inputs):
@@ -65,6 +79,7 @@ class DygraphRunner:
             core.set_num_threads(threads)     # eager CPU kernels' math-library threads (process-wide)
         self.layer = layer
         self.layer.eval()
+        self.precision = 'fp32'
         self.description = 'dygraph(%s)' % type(layer).__name__
 
     def __call__(self, *inputs):

@@ -1,4 +1,8 @@
-"""Model names -> model directories. One registry for the CLI, the hub modules, the dashboard and export."""
+"""Model names -> model directories. One registry for the CLI, the hub modules, the dashboard and export.
+
+Imports nothing else of maskhub: the pipeline, the PaddleHub-module adapter and ``maskhub.inference.loader``
+(which picks between them) all import this, never the other way round.
+"""
 import os
 from pathlib import Path
 
@@ -34,19 +38,11 @@ def resolve_model_dir(model):
         return path
     if (path / 'model' / 'model.yml').exists():        # a hub module directory
         return path / 'model'
+    if (path / 'paddle' / 'model.yml').exists():       # a Paddle-Lite bundle (lite_export)
+        return path / 'paddle'
     raise ModelNotFound('unknown model %r: use one of %s or a model directory containing model.yml'
                         % (str(model), sorted(MODELS)))
 
 
 def available_models():
     return [name for name, rel in MODELS.items() if (model_root() / rel / 'model.yml').exists()]
-
-
-def load_detector(model='mobile', **kwargs):
-    """A predictor for a model spec: a maskhub model (name or directory), or 'paddlehub:<module>'
-    for a PaddleHub module installed in the user's hub home (e.g. Baidu's own modules)."""
-    if str(model).startswith('paddlehub:'):
-        from maskhub.inference.hub_module import PaddleHubModuleDetector
-        return PaddleHubModuleDetector(str(model).split(':', 1)[1], use_gpu=kwargs.get('use_gpu', False))
-    from maskhub.inference.pipeline import MaskDetector
-    return MaskDetector(model, **kwargs)

@@ -3,9 +3,13 @@
 Greyscale, RGBA / palette and 16-bit images are converted to 8-bit BGR. Images above
 ``max_pixels`` are decoded at a reduced size (JPEG decodes at 1/2, 1/4 or 1/8 scale directly,
 keeping memory bounded) and ``LoadedImage.scale`` maps boxes back to original pixels; images
-above ``refuse_pixels`` are refused outright.
+above ``refuse_pixels`` are refused outright. In a process that loaded Paddle before maskhub (``hub
+serving``, ``hub run``) zlib is unsafe (``maskhub.io.zlib_order``): there every image but a JPEG is
+decoded by a clean helper process, with the same limits and answers.
 """
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -13,8 +17,11 @@ import numpy as np
 from PIL import Image
 
 from maskhub.io.errors import ItemError
+from maskhub.io.clean_decoder import clean_decoder
 from maskhub.io.paths import input_problem
+from maskhub.io.zlib_order import zlib_bound_to_paddle
 
+JPEG_MAGIC = b'\xff\xd8\xff'      # JPEG decoding never touches zlib
 DEFAULT_MAX_PIXELS = 16_000_000
 DEFAULT_REFUSE_PIXELS = 400_000_000
 Image.MAX_IMAGE_PIXELS = None       # we enforce our own limits from the header
@@ -67,10 +74,25 @@ def to_bgr8(image, item):
     return image
 
 
+def png_header_only(width, height):
+    """The bytes of a PNG whose header claims ``width`` x ``height`` but holds no such pixels: what a
+    decompression bomb looks like to the size check (used by the fault and soak tests)."""
+    def chunk(kind, payload):
+        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\x00' * 64)) + chunk(b'IEND', b''))
+
+
 def decode_image(data, item='<bytes>', max_pixels=DEFAULT_MAX_PIXELS, refuse_pixels=DEFAULT_REFUSE_PIXELS):
     """Encoded bytes -> LoadedImage, or ImageError(item, reason)."""
     if not data:
         raise ImageError(item, 'empty file (0 bytes)')
+    if not data.startswith(JPEG_MAGIC) and zlib_bound_to_paddle():
+        # PNG, TIFF, ... inflate with zlib, unusable in this process (Paddle loaded before maskhub)
+        status, value = clean_decoder().decode(bytes(data), item, max_pixels, refuse_pixels)
+        if status != 'ok':
+            raise ImageError(item, value)
+        return LoadedImage(*value)
     (width, height), fmt = _header_size(data, item)
     pixels = width * height
     if pixels > refuse_pixels:

@@ -11,6 +11,7 @@ DTYPES = {'label': 'string', 'confidence': 'float64', 'left': 'int64', 'top': 'i
           'timestamp_s': 'float64', 'face_width': 'int64', 'face_height': 'int64', 'image_width': 'int64',
           'image_height': 'int64', 'model': 'string'}
 ERROR_COLUMNS = ['path', 'frame', 'error']
+TABLE_FORMATS = ('csv', 'parquet', 'json')      # the run tables' file formats (predict --format)
 # one row per input image (per sampled frame for videos): every input is accounted for, faces or not
 IMAGE_COLUMNS = ['path', 'frame', 'status', 'faces', 'mask', 'no_mask', 'width', 'height', 'error']
 IMAGE_DTYPES = {'path': 'string', 'frame': 'Int64', 'status': 'string', 'faces': 'Int64', 'mask': 'Int64',

@@ -90,3 +90,21 @@ def iter_frames(path, every_n=None, fps=None, max_frames=None, start=0, stop=Non
             raise VideoError(path, 'no decodable frame')
     finally:
         cap.release()
+
+
+def probe_video(path, every_n=None, fps=None):
+    """(sampled frames per second, number of frames ``iter_frames`` will yield or None if unknown,
+    (width, height)) from the container header, without decoding; (None, None, None) if it cannot open."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None, None, None
+        video_fps = cap.get(cv2.CAP_PROP_FPS)
+        video_fps = video_fps if video_fps and math.isfinite(video_fps) and video_fps > 0 else 25.0
+        step = frame_step(video_fps, every_n, fps)
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        sampled = int(math.ceil(count / step)) if count and math.isfinite(count) and count > 0 else None
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        return video_fps / step, sampled, size
+    finally:
+        cap.release()

@@ -4,15 +4,19 @@
 
 Same routes, protocol and answers as ``hub serving start`` (it builds PaddleHub's Flask app with
 ``paddlehub.serving.app_compat.create_app``), plus what ``hub serving`` cannot set: it listens on
-127.0.0.1 unless ``--host`` says otherwise, and Flask's ``MAX_CONTENT_LENGTH`` refuses a larger body
-with HTTP 413 before reading it. One process, one request at a time.
+127.0.0.1 unless ``--host`` says otherwise, a body over ``--max-request-mb`` is refused with HTTP 413
+before it is read, every protocol error (413, 415, 400 for a body that is not a JSON object, 404, 405,
+500) is the protocol's JSON ``{"status": "101", "msg": ...}``, and clients are served concurrently
+with the detector shared fairly, one image at a time (``maskhub.serving.lane``). This is the
+documented way to expose the endpoint (behind a reverse proxy for TLS if it leaves the machine).
 """
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from maskhub.serving.limits import MB, ServingLimits
+
+log = logging.getLogger(__name__)
 
 
 def load_module(spec):
@@ -32,34 +36,58 @@ def module_config(module):
 
 
 def build_app(modules, max_request_bytes):
+    """PaddleHub's app for ``modules``, with every error answered as the protocol's JSON."""
     from paddlehub.serving import app_compat
+    from werkzeug.exceptions import HTTPException
+
+    from maskhub.serving import protocol
     app = app_compat.create_app(init_flag=False, configs={m.name: module_config(m) for m in modules})
     app.config['MAX_CONTENT_LENGTH'] = int(max_request_bytes)
+    protocol.install(max_request_bytes)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err):
+        return protocol.error_response(err.code, protocol.http_error_message(err.code))
+
+    @app.errorhandler(Exception)
+    def unexpected_error(err):        # PaddleHub's file logger cannot log it; answer JSON, log here
+        log.exception('unexpected error on %s', _request_path())
+        return protocol.error_response(500, 'internal server error (%s); the server keeps running'
+                                       % type(err).__name__)
     return app
 
 
-def parse_args(argv):
+def _request_path():
+    from flask import request
+    return request.path
+
+
+def add_arguments(parser):
     # the body is the base64 images (limited again, per request, by the serving method) plus JSON around them
     default_mb = ServingLimits.from_env().max_request_bytes / MB + 1
-    parser = argparse.ArgumentParser(prog='python -m maskhub.serving.app', description=__doc__.split('\n')[0])
-    parser.add_argument('modules', nargs='+', help='module directories or installed module names')
+    parser.add_argument('modules', nargs='+', metavar='MODULE', help='module directories or installed module names')
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default %(default)s)')
-    parser.add_argument('--port', type=int, default=8866)
+    parser.add_argument('--port', type=int, default=8866, help='port to listen on (default %(default)s)')
     parser.add_argument('--max-request-mb', type=float, default=default_mb,
                         help='largest request body in MB, refused with HTTP 413 (default: '
                              'MASKHUB_SERVING_MAX_REQUEST_MB + 1 = %(default)s)')
-    args = parser.parse_args(argv)
+
+
+def serve(args):
     if args.max_request_mb <= 0:
-        parser.error('--max-request-mb must be > 0')
-    return args
+        from maskhub.errors import UsageError
+        raise UsageError('--max-request-mb must be > 0')
+    app = build_app([load_module(spec) for spec in args.modules], args.max_request_mb * MB)
+    # threads accept clients concurrently; the detector itself runs on one lane thread, one image at a time
+    # in arrival order (maskhub.serving.lane), so a heavy request cannot hold it for all its images
+    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    return 0
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    app = build_app([load_module(spec) for spec in args.modules], args.max_request_mb * MB)
-    app.run(host=args.host, port=args.port, debug=False, threaded=False)
-    return 0
+    """``python -m maskhub.serving.app``: the same as ``maskhub serve``."""
+    from maskhub.cli import main as cli
+    return cli(['serve', *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == '__main__':

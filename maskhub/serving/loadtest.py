@@ -10,6 +10,7 @@ seconds: this is a measuring tool, not a load generator for other people's serve
 import collections
 import datetime
 import ipaddress
+import json
 import os
 import platform
 import socket
@@ -61,16 +62,31 @@ def add_arguments(parser):
                         help='when starting the server: `--use_multiprocess --workers N` (default: single process)')
     parser.add_argument('--image', action='append', default=None,
                         help='image file to send (repeatable; default %s)' % DEFAULT_IMAGE.name)
-    parser.add_argument('--images-per-request', type=int, default=1)
-    parser.add_argument('--shrink', type=float, default=None)
+    parser.add_argument('--images-per-request', type=int, default=1, help='images in each request body')
+    parser.add_argument('--shrink', type=float, default=None,
+                        help="shrink sent with each request (default: the module's own)")
     parser.add_argument('--requests', type=int, default=100, help='requests per concurrency level (max %d)'
                         % MAX_REQUESTS)
     parser.add_argument('--concurrency', default='1,4,16', help='comma-separated client thread counts')
     parser.add_argument('--duration-limit', type=float, default=60,
                         help='seconds per concurrency level at most (max %d)' % MAX_DURATION_S)
     parser.add_argument('--timeout', type=float, default=120, help='seconds per request')
-    parser.add_argument('--report', default=str(REPO_ROOT / 'reports' / 'serving.md'))
+    parser.add_argument('--out', default='runs/loadtest/serving.md', help='report file to write')
+    parser.add_argument('--report', action='store_true',
+                        help='write reports/serving.md in the repository instead of --out (with --append, '
+                             'as a new section after the earlier runs)')
     parser.add_argument('--append', action='store_true', help='add a section to the report instead of replacing it')
+    parser.add_argument('--launcher', choices=['hub', 'app'], default='hub',
+                        help='server to start: `hub serving start` or `python -m maskhub.serving.app`')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--soak', action='store_true',
+                      help='one run of --requests requests at the first --concurrency level with '
+                           '--hostile-fraction hostile bodies mixed in; server RSS sampled (always appends)')
+    mode.add_argument('--rss-profile', action='store_true',
+                      help='server RSS after requests of growing size, one at a time (always appends)')
+    parser.add_argument('--hostile-fraction', type=float, default=0.1,
+                        help='--soak: share of the requests that carry a hostile body')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the soak plan (which requests are hostile)')
 
 
 def check_args(args):
@@ -83,6 +99,10 @@ def check_args(args):
         raise ValueError('--duration-limit must be in (0, %d] seconds' % MAX_DURATION_S)
     if args.images_per_request < 1:
         raise ValueError('--images-per-request must be >= 1')
+    if not 0 <= args.hostile_fraction <= 1:
+        raise ValueError('--hostile-fraction must be in [0, 1]')
+    if args.rss_profile and args.port is not None:
+        raise ValueError('--rss-profile starts its own server (it measures its memory): drop --port')
     return parse_concurrency(args.concurrency)
 
 
@@ -211,6 +231,127 @@ def image_description(paths):
     return ', '.join(Path(p).name for p in paths), ', '.join(sizes)
 
 
+def render_soak(r, setup):
+    good_errors = ', '.join('%s: %d' % kv for kv in sorted(r['good_errors'].items())) or '0'
+    failures = ', '.join('%s: %d' % kv for kv in sorted(r['hostile_failures'].items())) or 'none'
+    outcomes = ', '.join('%s: %d' % kv for kv in sorted(r['hostile_outcomes'].items()))
+    return '\n'.join([
+        '## Soak, %s, %s' % (setup['server_mode'], setup['date']), '',
+        '- machine: %s, %d logical CPUs (%s)' % (setup['cpu'], os.cpu_count() or 0, setup['load']),
+        '- server: `%s`, MASKHUB_THREADS=%s, runtime %s' % (setup['server_cmd'], setup['threads'],
+                                                            setup['runtime']),
+        '- plan: %d requests (%d sent within the %.0f s bound) from %d concurrent clients, %.0f %% hostile '
+        '(seed %d): %d good (1 image %s, shrink 0.5), %d hostile'
+        % (r['planned'], r['sent'], setup['duration_limit'], setup['concurrency'], 100 * setup['hostile_fraction'],
+           setup['seed'], r['good_sent'], setup['images'], r['hostile_sent']),
+        '- command: `%s`' % setup['command'], '',
+        '| good ok / sent | good errors | throughput, all (req/s) | good p50 (ms) | p95 (ms) | p99 (ms) '
+        '| hostile not answered as protocol JSON | server RSS start / peak / end (MB) | alive after |',
+        '|---:|---|---:|---:|---:|---:|---|---:|---|',
+        '| %d / %d | %s | %.2f | %.0f | %.0f | %.0f | %s | %.0f / %.0f / %.0f | %s |'
+        % (r['good_ok'], r['good_sent'], good_errors, r['throughput_rps'], r['p50_ms'], r['p95_ms'], r['p99_ms'],
+           failures, r['rss_first_mb'], r['rss_peak_mb'], r['rss_last_mb'], 'yes' if r['alive'] else '**no**'),
+        '', 'Hostile requests by kind and HTTP status (`closed`: the server refused the body before reading it '
+        'and closed the connection): %s.' % outcomes, ''])
+
+
+def render_rss_profile(rows, setup):
+    lines = ['## Memory per request, %s, %s' % (setup['server_mode'], setup['date']), '',
+             '- machine: %s, %d logical CPUs (%s)' % (setup['cpu'], os.cpu_count() or 0, setup['load']),
+             '- server: `%s`, MASKHUB_THREADS=%s, runtime %s; requests sent one at a time, in this order, to '
+             'one server; RSS of the server process group (server and its helper processes) sampled every 50 ms'
+             % (setup['server_cmd'], setup['threads'], setup['runtime']),
+             '- command: `%s`' % setup['command'], '',
+             '| request | body (MB) | time (s) | HTTP, status | images answered / refused | RSS peak during (MB) '
+             '| RSS after (MB) | server VmHWM so far (MB) |',
+             '|---|---:|---:|---|---:|---:|---:|---:|']
+    for row in rows:
+        lines.append('| %s | %.2f | %.2f | %s | %d / %d | %.0f | %.0f | %.0f |'
+                     % (row['request'], row['body_mb'], row['seconds'], row['status'], row['answered'], row['refused'],
+                        row['rss_during_peak_mb'], row['rss_after_mb'], row['server_vmhwm_mb']))
+    return '\n'.join(lines) + '\n'
+
+
+def run_measure(args, server, url, image_path, concurrency, server_cmd):
+    """--soak or --rss-profile against the server started here."""
+    import requests
+
+    from maskhub.serving import soak
+    good = Path(image_path).read_bytes()
+    pgid = server.process.pid if server else None       # the server runs in its own session / process group
+    names, sizes = image_description([image_path])
+    warm = requests.post(url, json={'images': [soak._b64(good)]}, timeout=args.timeout)
+    if warm.status_code != 200 or warm.json().get('status') != '000':
+        print('maskhub loadtest: warm-up request failed: %s' % warm.text[:300], file=sys.stderr)
+        return 1
+    setup = common_setup(args, server_cmd)
+    setup.update(images='%s (%s)' % (names, sizes), concurrency=concurrency, seed=args.seed,
+                 hostile_fraction=args.hostile_fraction)
+    if args.rss_profile:
+        rows = soak.run_rss_profile(url, server.process.pid, pgid, good, args.timeout)
+        for row in rows:
+            print('%-70s %6.2f MB body %6.2f s  RSS peak %5.0f MB, after %5.0f MB'
+                  % (row['request'], row['body_mb'], row['seconds'], row['rss_during_peak_mb'], row['rss_after_mb']))
+        setup['load'] = load_description()
+        target = report_target(args)
+        write_report(target, render_rss_profile(rows, setup), append=True)
+        print('report: %s' % target)
+        return 0
+    bodies = soak.Bodies(good, soak_body_limit())
+    with soak.RssSampler(pgid) as sampler:
+        r = soak.run_soak(url, bodies, args.requests, concurrency, args.hostile_fraction, args.duration_limit,
+                          args.timeout, args.seed)
+        alive = server is None or server.process.poll() is None
+        try:
+            final = requests.post(url, json=bodies.good['json'], timeout=args.timeout)
+            alive = alive and soak.judge_good(final) is None
+        except requests.RequestException:
+            alive = False
+    r.update(rss_first_mb=sampler.first_mb, rss_peak_mb=sampler.peak_mb, rss_last_mb=sampler.last_mb, alive=alive)
+    print(json.dumps({k: v for k, v in r.items()}, indent=1, default=str))
+    setup['load'] = load_description()
+    target = report_target(args)
+    write_report(target, render_soak(r, setup), append=True)
+    print('report: %s' % target)
+    ok = alive and r['good_ok'] == r['good_sent'] and not r['hostile_failures']
+    return 0 if ok else 1
+
+
+def report_target(args):
+    return REPO_ROOT / 'reports' / 'serving.md' if args.report else Path(args.out)
+
+
+def soak_body_limit():
+    from maskhub.serving.limits import ServingLimits
+    return ServingLimits.from_env().max_body_bytes
+
+
+def load_description():
+    load1 = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+    return 'load average %.1f at the end' % load1
+
+
+def runtime_description():
+    """The runtime the served module's ``MaskDetector`` picks here (backend 'auto')."""
+    try:
+        from maskhub.inference.runtimes import choose_runtime
+        choice = choose_runtime()
+        return '%s %s (auto: %s)' % (choice.backend, choice.precision, choice.reason)
+    except Exception as err:      # a description only
+        return 'unknown (%s)' % type(err).__name__
+
+
+def common_setup(args, server_cmd):
+    return {'runtime': runtime_description(), 'server_mode': 'maskhub app (threaded, one inference lane)' if args.launcher == 'app'
+            else ('%d gunicorn workers' % args.workers if args.workers else 'hub serving, single process (Flask)'),
+            'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+            'cpu': cpu_description(), 'server_cmd': server_cmd,
+            'threads': os.environ.get('MASKHUB_THREADS', 'unset (all cores)'),
+            'duration_limit': args.duration_limit,
+            'command': 'python -m maskhub loadtest ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['loadtest']
+            else 'python -m maskhub loadtest'}
+
+
 def run(args):
     try:
         levels = check_args(args)
@@ -230,16 +371,26 @@ def run(args):
     if args.port is None:
         scratch = tempfile.TemporaryDirectory(prefix='maskhub-loadtest-')
         module_dir = Path(args.module_dir or REPO_ROOT / 'hub_modules' / args.module)
-        server = HubServer(module_dir, Path(scratch.name) / 'hub_home', workers=args.workers)
-        print('starting hub serving for %s on port %d ...' % (server.name, server.port), file=sys.stderr)
+        server = HubServer(module_dir, Path(scratch.name) / 'hub_home', workers=args.workers, launcher=args.launcher)
+        print('starting %s for %s on port %d ...' % (args.launcher, server.name, server.port), file=sys.stderr)
         server.start()
         port, module = server.port, server.name
-        server_cmd = 'hub serving start -m %s -p %d%s' % (
-            module, port, ' --use_multiprocess --workers %d' % args.workers if args.workers else '')
+        server_cmd = ('python -m maskhub.serving.app %s --port %d' % (module_dir.name, port) if args.launcher == 'app'
+                      else 'hub serving start -m %s -p %d%s' % (
+                          module, port, ' --use_multiprocess --workers %d' % args.workers if args.workers else ''))
     else:
         port, module = args.port, args.module
         server_cmd = 'already running on port %d (started outside this command)' % port
     url = 'http://%s:%d/predict/%s' % (args.host, port, module)
+    if args.soak or args.rss_profile:
+        if server is None:
+            print('maskhub loadtest: external server: its RSS is not measured', file=sys.stderr)
+        try:
+            return run_measure(args, server, url, images[0], levels[0], server_cmd)
+        finally:
+            if server is not None:
+                server.stop()
+                scratch.cleanup()
     try:
         # every worker process builds its predictor on its first request: keep that out of the figures
         warm_threads = max(1, args.workers or 1)
@@ -273,6 +424,7 @@ def run(args):
              'requests': args.requests, 'duration_limit': args.duration_limit,
              'command': 'python -m maskhub loadtest ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['loadtest']
              else 'python -m maskhub loadtest'}
-    write_report(args.report, render_report(results, setup), args.append)
-    print('report: %s' % args.report)
+    target = report_target(args)
+    write_report(target, render_report(results, setup), args.append)
+    print('report: %s' % target)
     return 1 if any(r['errors'] for r in results) else 0

@@ -7,6 +7,7 @@ method and ``hub run`` live here once. The weights are the module directory's ``
 import argparse
 import ast
 import inspect
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -47,8 +48,16 @@ class MaskHubModule(Module):
         directory = getattr(self, 'directory', None) or Path(inspect.getfile(type(self))).parent
         self.model_dir = module_model_dir(directory, self.name)
         self.use_gpu, self.threads = bool(use_gpu), threads
+        from maskhub.serving import protocol
         from maskhub.serving.limits import ServingLimits
         self.limits = ServingLimits.from_env()
+        # protocol errors as JSON and the body limit, also in the Flask app `hub serving` builds itself
+        protocol.install(self.limits.max_body_bytes)
+        from maskhub.io.zlib_order import zlib_bound_to_paddle
+        if zlib_bound_to_paddle():
+            logging.getLogger(__name__).warning(
+                'Paddle was loaded before maskhub in this process, so the system zlib is bound to Paddle\'s copy '
+                '(maskhub/io/zlib_order.py): images other than JPEG are decoded in a helper process')
         self._detector, self._detector_key = None, None
         self.detector      # load now, so a broken model fails at load time rather than on the first request
 
@@ -64,7 +73,7 @@ class MaskHubModule(Module):
         return self._detector
 
     def face_detection(self, images=None, paths=None, data=None, batch_size=1, use_gpu=False, visualization=False,
-                       output_dir='detection_result', use_multi_scale=False, shrink=0.5, confs_threshold=0.6):
+                       output_dir='detection_result', use_multi_scale=False, shrink=None, confs_threshold=None):
         """Detect faces and tell MASK from NO MASK.
 
         Args:
@@ -74,9 +83,9 @@ class MaskHubModule(Module):
             batch_size: accepted for compatibility; images run one by one.
             use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
             visualization: write annotated images into ``output_dir``.
-            use_multi_scale: add the multi-scale passes with box voting.
-            shrink: detector input scale.
-            confs_threshold: face score threshold.
+            use_multi_scale: the official multi-scale mode (the config's shrinks 0.3 / 0.6 / 0.9, box voting).
+            shrink: detector input scale (default and valid range: the model config's, 0.5 in (0, 4]).
+            confs_threshold: face score threshold (default and valid range: the model config's, 0.6 in [0, 1]).
 
         Returns:
             ``[{'path': ..., 'data': [{'label': 'MASK' | 'NO MASK', 'confidence', 'left', 'top', 'right',
@@ -155,8 +164,10 @@ class MaskHubModule(Module):
         """``hub run <module name> --input_path IMAGE [--shrink 0.5] [--confs_threshold 0.6] ...``"""
         parser = argparse.ArgumentParser(prog='hub run %s' % self.name, description=self.summary)
         parser.add_argument('--input_path', required=True, help='image file')
-        parser.add_argument('--shrink', type=float, default=0.5, help='detector input scale')
-        parser.add_argument('--confs_threshold', type=float, default=0.6, help='face score threshold')
+        defaults = self.detector.config.defaults
+        parser.add_argument('--shrink', type=float, default=defaults.shrink, help='detector input scale')
+        parser.add_argument('--confs_threshold', type=float, default=defaults.confs_threshold,
+                            help='face score threshold')
         parser.add_argument('--use_multi_scale', type=ast.literal_eval, default=False, help='True or False')
         parser.add_argument('--use_gpu', type=ast.literal_eval, default=False, help='True or False')
         parser.add_argument('--visualization', type=ast.literal_eval, default=False, help='True or False')

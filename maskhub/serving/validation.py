@@ -11,17 +11,14 @@ SERVER_FILE_FIELDS = ('paths', 'data', 'visualization', 'output_dir')
 IGNORED_FIELDS = ('use_gpu', 'batch_size')
 OPTION_FIELDS = ('shrink', 'confs_threshold', 'use_multi_scale')
 
-MAX_SHRINK = 4.0
-
-
 class RequestError(ValueError):
     pass
 
 
 @dataclass(frozen=True)
 class PredictOptions:
-    shrink: float = 0.5
-    confs_threshold: float = 0.6
+    shrink: float
+    confs_threshold: float
     use_multi_scale: bool = False
 
 
@@ -37,8 +34,9 @@ def _describe(value):
     return '%s %s' % (type(value).__name__, text if len(text) <= 40 else text[:37] + '...')
 
 
-def parse_options(fields):
-    """The optional request fields -> ``PredictOptions``; unknown or server-file fields are refused."""
+def parse_options(fields, config):
+    """The optional request fields -> ``PredictOptions``, defaults and valid ranges from the model ``config``;
+    unknown or server-file fields are refused."""
     refused = [k for k in fields if k in SERVER_FILE_FIELDS]
     if refused:
         raise RequestError('%s not accepted over HTTP: send the images themselves as base64 in "images"'
@@ -47,14 +45,13 @@ def parse_options(fields):
     if unknown:
         raise RequestError('unknown field(s) %s; accepted: images, %s'
                            % (', '.join(repr(k) for k in unknown), ', '.join(OPTION_FIELDS + IGNORED_FIELDS)))
-    options = PredictOptions()
-    shrink = _number('shrink', fields.get('shrink', options.shrink))
-    if not 0 < shrink <= MAX_SHRINK:
-        raise RequestError('shrink must be in (0, %g], got %r' % (MAX_SHRINK, fields['shrink']))
-    confs_threshold = _number('confs_threshold', fields.get('confs_threshold', options.confs_threshold))
-    if not 0 <= confs_threshold <= 1:
-        raise RequestError('confs_threshold must be in [0, 1], got %r' % fields['confs_threshold'])
-    use_multi_scale = fields.get('use_multi_scale', options.use_multi_scale)
+    shrink = _number('shrink', fields.get('shrink', config.defaults.shrink))
+    confs_threshold = _number('confs_threshold', fields.get('confs_threshold', config.defaults.confs_threshold))
+    try:
+        shrink, confs_threshold = config.options(shrink, confs_threshold)
+    except ValueError as err:
+        raise RequestError(str(err)) from None
+    use_multi_scale = fields.get('use_multi_scale', False)
     if not isinstance(use_multi_scale, bool):
         raise RequestError('use_multi_scale must be true or false, got %s' % _describe(use_multi_scale))
     if 'batch_size' in fields:

@@ -1,10 +1,15 @@
-"""``python -m maskhub evaluate --model M --data voc:DIR | wider:GT_FILE | mask-val | wider-val [--split FILE]``."""
-import logging
-from pathlib import Path
+"""maskhub evaluate --data SPEC [--model M]: face AP, recall by face width and mask accuracy on labelled data.
 
+SPEC: ``voc:DIR``, ``wider:GT_FILE[:IMAGES]``, ``yaml:FILE`` (its ``val:`` entry) or a development
+preset such as ``dev:wider-val`` (see ``maskhub.data.sources``).
+"""
+import logging
+
+from maskhub.commands.common import add_out_arguments, check_gpu, new_run_dir, prepare_out
+from maskhub.data.sources import SPEC_HELP
+from maskhub.errors import UsageError
 from maskhub.evaluation.datasets import load_samples, spread_subset
-from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, file_safe,
-                                         headline, write_outputs)
+from maskhub.evaluation.evaluate import CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, headline, write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -12,11 +17,15 @@ log = logging.getLogger(__name__)
 def add_arguments(parser):
     parser.add_argument('--model', default='mobile', help="registered name ('mobile', 'mobile_crowd', 'server'), "
                         'a model directory or a hub module directory')
-    parser.add_argument('--data', required=True, help="'voc:DIR' (a mask-set folder or a folder of them), "
-                        "'wider:GT_FILE' (images under GT_FILE's folder/images), 'mask-val' or 'wider-val'")
-    parser.add_argument('--split', help='file of image keys to keep: source/id for voc, event/name.jpg for wider')
-    parser.add_argument('--images-root', help='WIDER images folder, if not next to the gt file')
-    parser.add_argument('--shrink', type=float, nargs='+', default=[0.5], help='detector input scale(s)')
+    parser.add_argument('--data', required=True, metavar='SPEC',
+                        help='labelled images: %s. A VOC folder holds annotations/*.xml and images/' % SPEC_HELP)
+    parser.add_argument('--split', metavar='FILE',
+                        help='file of image keys to keep: source/id (or the image name) for voc, '
+                             'event/name.jpg for wider')
+    scales = parser.add_mutually_exclusive_group()
+    scales.add_argument('--shrink', type=float, default=None,
+                        help="detector input scale (default and valid range: the model config's)")
+    scales.add_argument('--shrinks', type=float, nargs='+', metavar='SHRINK', help='several scales, one result each')
     parser.add_argument('--recall-score', type=float, default=RECALL_SCORE,
                         help='detector score at which recall by face width and matched mask accuracy are taken')
     parser.add_argument('--score-floor', type=float, default=SCORE_FLOOR,
@@ -24,9 +33,10 @@ def add_arguments(parser):
     parser.add_argument('--classify-floor', type=float, default=CLASSIFY_FLOOR,
                         help='lowest detection score that gets a mask label')
     parser.add_argument('--max-images', type=int, help='evaluate at most N images, spread over the set')
-    parser.add_argument('--threads', type=int, help='CPU threads for the model')
-    parser.add_argument('--out', help='output folder (default runs/evaluate/<model>_<data>)')
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--threads', type=int, help='CPU threads for the model (default: all cores)')
+    parser.add_argument('--use-gpu', action='store_true', help='run on GPU 0 (needs the GPU build of Paddle)')
+    add_out_arguments(parser, 'a new folder runs/evaluate/N')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
 def _fmt(x):
@@ -60,17 +70,18 @@ def run(args):
     if str(args.model).startswith('paddlehub:'):
         # The modules' API returns the classifier's confidence only, not the detector's face score that
         # AP and P-R curves rank by; the same weights evaluate fine from the module's model directory.
-        log.error('%s: a PaddleHub module cannot be evaluated through its API (it returns no face score); '
-                  'pass the module directory or its model/ folder instead', args.model)
-        return 2
-    samples = spread_subset(load_samples(args.data, args.split, args.images_root), args.max_images)
-    if not samples:
-        log.error('no images in %s', args.data)
-        return 1
-    detector = MaskDetector(args.model, threads=args.threads)
-    default_out = Path('runs') / 'evaluate' / ('%s_%s' % (file_safe(args.model), file_safe(args.data)))
-    out_root = Path(args.out or default_out)
-    for shrink in args.shrink:
+        raise UsageError('%s: a PaddleHub module cannot be evaluated through its API (it returns no face score); '
+                         'pass the module directory or its model/ folder instead' % args.model)
+    samples = spread_subset(load_samples(args.data, args.split, check_images=True), args.max_images)
+    out_root = prepare_out(args.out or new_run_dir('evaluate'), args.exist_ok)
+    check_gpu(args.use_gpu)
+    detector = MaskDetector(args.model, threads=args.threads, use_gpu=args.use_gpu)
+    shrinks = args.shrinks or [args.shrink]
+    try:
+        shrinks = [detector.config.options(shrink)[0] for shrink in shrinks]
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    for shrink in shrinks:
         metrics, predictions = evaluate(detector, samples, shrink, args.recall_score, args.score_floor,
                                         args.classify_floor, progress=not args.no_progress)
         metrics['settings'].update(data=args.data, split=args.split, max_images=args.max_images)
