@@ -82,6 +82,18 @@ def freeze(model, prefixes):
     return frozen
 
 
+def scale_learning_rates(model, multipliers):
+    """``multipliers``: {name prefix: factor}. Layers trained from random init (a new level) learn at a multiple
+    of the base rate while the pretrained ones keep it; returns the number of parameters changed."""
+    changed = 0
+    for name, param in model.named_parameters():
+        factor = next((float(f) for prefix, f in multipliers.items() if name.startswith(prefix)), None)
+        if factor is not None:
+            param.optimize_attr['learning_rate'] = factor
+            changed += 1
+    return changed
+
+
 def build_optimizer(model, train_cfg, total_iters):
     base_lr = float(train_cfg['lr'])
     schedule = paddle.optimizer.lr.CosineAnnealingDecay(base_lr, T_max=max(total_iters, 1),
@@ -299,6 +311,9 @@ def train(cfg, resume=False, epochs=None, work_dir=None):
     if t.get('identity_bn'):
         log.info('BatchNorm re-inserted as the identity after %d convs under %s',
                  insert_identity_bn(model, t['identity_bn']), t['identity_bn'])
+    if t.get('lr_mult'):
+        log.info('learning rate x factor for %d parameters: %s', scale_learning_rates(model, t['lr_mult']),
+                 t['lr_mult'])
     epochs = int(epochs or t['epochs'])
     iters = int(t['iters_per_epoch'])
     every = int(t.get('checkpoint_every', 200))

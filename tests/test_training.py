@@ -111,6 +111,22 @@ def test_frozen_layers_do_not_move():
                               after['backbone.block3.conv1x1.0.weight'].numpy())
 
 
+def test_new_layers_learn_at_a_multiple_of_the_base_rate():
+    from finetune.train import build_optimizer, scale_learning_rates
+    paddle.seed(0)
+    det = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
+    assert scale_learning_rates(det, {'head4': 5, 'fusion4': 5}) == 10
+    before = {k: v.numpy().copy() for k, v in det.state_dict().items()}
+    opt, _ = build_optimizer(det, {'lr': 0.01, 'momentum': 0.0, 'weight_decay': 0.0}, 10)
+    loc, conf, _ = det(paddle.rand([1, 3, 32, 32]))
+    (loc.sum() + conf.sum()).backward()
+    grads = {n: p.grad.numpy().copy() for n, p in det.named_parameters() if p.grad is not None}
+    opt.step()
+    after = det.state_dict()
+    for name, factor in (('head4.conf.bias', 5), ('head8.conf.bias', 1)):
+        np.testing.assert_allclose(before[name] - after[name].numpy(), 0.01 * factor * grads[name], rtol=1e-4, atol=1e-7)
+
+
 def test_upsample_check_maps_boxes_back_to_the_image(mobile_detector, example_images):
     import cv2
     from conftest import real_images
