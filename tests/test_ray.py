@@ -173,15 +173,19 @@ def test_actor_killed_mid_run_is_restarted_and_its_batch_retried(tmp_path, clust
     assert not _table(out).duplicated(SORT).any()
 
 
+N_MANY = 40
+
+
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, cluster, example_images):
     folder = tmp_path / 'many'
     folder.mkdir()
     images = real_images(example_images, 4)
-    for i in range(24):
+    for i in range(N_MANY):
         shutil.copy(images[i % len(images)], folder / ('img%02d.jpg' % i))
     out = tmp_path / 'ray'
     cmd = [sys.executable, '-m', 'maskhub', 'predict', str(folder), '--out', str(out), '--engine', 'ray',
-           '--ray-address', cluster, '--workers', '1', '--ray-batch-size', '1', '--no-progress']
+           '--ray-address', cluster, '--workers', '1', '--ray-batch-size', '1', '--ray-part-items', '2',
+           '--no-progress']
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -193,12 +197,12 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, cluster, example_ima
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = journal.read_text().splitlines()
-    assert 3 <= len(before) < 24 and not (out / 'summary.json').exists()
+    assert 3 <= len(before) < N_MANY and not (out / 'summary.json').exists()
     assert cli(['predict', str(folder), '--out', str(out), '--engine', 'ray', '--ray-address', cluster,
                 '--workers', '2', '--resume', '--no-progress']) == 0
     after = journal.read_text().splitlines()
     assert after[:len(before)] == before                            # done items kept, not redone
-    assert len(after) == len({json.loads(line)['path'] for line in after}) == 24
+    assert len(after) == len({json.loads(line)['path'] for line in after}) == N_MANY
     table = _table(out)
     assert not table.duplicated(SORT).any()
     streamed = pd.concat([pd.read_parquet(p) for p in (out / 'parts').glob('part-*.parquet')])
@@ -206,7 +210,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, cluster, example_ima
     # every copy of the same photo got the same faces, whichever run predicted it
     faces = table.groupby(table['path'].map(lambda p: Path(p).name)).size()
     for i in range(len(images)):
-        copies = {faces.get('img%02d.jpg' % j, 0) for j in range(i, 24, len(images))}
+        copies = {faces.get('img%02d.jpg' % j, 0) for j in range(i, N_MANY, len(images))}
         assert len(copies) == 1, copies
     assert json.loads((out / 'summary.json').read_text())['faces'] == len(table) > 0
 

@@ -173,6 +173,17 @@ class JournalWriter:
                 pass
             raise
 
+    def append_many(self, entries):
+        """``append`` each entry (one complete line per write), then one fsync for all of them."""
+        sync, self.sync = self.sync, False
+        try:
+            for entry in entries:
+                self.append(entry)
+        finally:
+            self.sync = sync
+        if sync:
+            os.fsync(self._fd)
+
     def close(self):
         if self._fd is not None:
             os.close(self._fd)

@@ -18,8 +18,11 @@ skips items already in the journal and drops part files that the journal does no
 import json
 import logging
 import os
+import shutil
+import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RAY_REQUIREMENT = 'ray[data]==2.40.0'
 PARTS = 'parts'
+PART_SECONDS = 0.5
 # fault injection for the tests: the first actor that finds this file removes it and exits mid-batch
 CRASH_ONCE_ENV = 'MASKHUB_RAY_CRASH_ONCE'
 
@@ -54,6 +58,7 @@ class RayOptions:
     threads_per_worker: int = 1     # detector threads in each actor (= the CPUs Ray reserves for it)
     batch_size: int = 4             # work units per actor call: small batches balance and retry cheaply
     video_chunk_frames: int = 64    # sampled frames per video work unit
+    part_items: int = 64            # items per part file (and per journal fsync); at least every PART_SECONDS
     num_cpus: int = None            # CPUs of the Ray started in-process (default: all)
 
 
@@ -112,17 +117,60 @@ def connect(address=None, num_cpus=None):
     # actors import maskhub from the driver's checkout when it exists on their node, else their own install
     here = str(Path(__file__).resolve().parents[2])
     pythonpath = os.pathsep.join(p for p in (here, os.environ.get('PYTHONPATH')) if p)
+    local = address in (None, 'local')
+    extra = {'_temp_dir': tempfile.mkdtemp(prefix='maskhub-ray-')} if local else {}   # short: socket paths
     try:
-        ray.init(address=address or 'local', num_cpus=num_cpus if address in (None, 'local') else None,
+        ray.init(address=address or 'local', num_cpus=num_cpus if local else None,
                  include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={'env_vars': {'PYTHONPATH': pythonpath}})
+                 runtime_env={'env_vars': {'PYTHONPATH': pythonpath}}, **extra)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise RayEngineError('cannot connect to Ray at %s: %s' % (address, first)) from None
-    if address in (None, 'local'):
+    if local:
+        _started['temp_dir'] = extra['_temp_dir']
         return ray, True
     _joined.update(address=address, job=_connection_id(ray))
     return ray, False
+
+
+_started = {}     # the temporary folder of the Ray this process started for a run
+
+
+def shutdown_started(ray):
+    """Stop the Ray a run started: ``ray.shutdown()``, then end any of that Ray's processes still alive a few
+    seconds later (Ray 2.40's dashboard agent can outlive its raylet), found by the run's own temporary
+    folder in their command line, and remove the folder."""
+    ray.shutdown()
+    temp_dir = _started.pop('temp_dir', None)
+    if not temp_dir:
+        return
+    marker = '--temp-dir=%s' % temp_dir
+    deadline = time.time() + 5
+    while True:
+        left = [pid for pid in _pids_with(marker) if pid != os.getpid()]
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            log.debug('ended Ray process %d left by this run', pid)
+        except OSError:
+            pass
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _pids_with(marker):
+    pids = []
+    for entry in os.listdir('/proc') if os.path.isdir('/proc') else []:
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                    if marker.encode() in f.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
 
 
 def plan_units(items, opts, chunk_frames):
@@ -234,15 +282,16 @@ def _reconcile_parts(parts_dir, entries):
 
 
 def _record(done, parts_dir, next_part, journal, entries):
-    """Finished items -> one part file with their faces, then their journal lines; returns the next part number."""
+    """Finished items -> one part file with their faces, then their journal lines (one fsync); returns the next
+    part number. Called for groups of items: a part file and an fsync cost milliseconds, an item far less."""
     rows = [r for e in done for r in e['rows']]
     part = _write_part(parts_dir, next_part, rows) if rows else None
     for entry in done:
         for err in entry['errors']:
             log.warning('%s: %s', err['path'], err['error'])
         entry['part'] = part if entry['rows'] else None
-        journal.append(entry)
         entries[entry['path']] = entry
+    journal.append_many(done)
     return next_part + (1 if rows else 0)
 
 
@@ -263,7 +312,7 @@ def run_ray(model, inputs, out_dir, opts=None, ray_opts=None, backend='auto', us
         return _run(ray, model, inputs, out_dir, opts, ray_opts, threads, kwargs)
     finally:
         if started_here:
-            ray.shutdown()
+            shutdown_started(ray)
 
 
 def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
@@ -291,6 +340,7 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
                                                    'cwd': os.getcwd(), 'artifacts': run.artifacts})
         expected = {u['key']: u for u in units}
         seen, pending = set(), {}
+        ready, flushed = [], time.perf_counter()     # finished items not yet in a part file / the journal
         bar = tqdm(total=len(run.todo), desc='predict (ray, %d workers)' % workers, unit='item',
                    disable=not opts.progress)
         try:
@@ -314,10 +364,15 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
                         chunks.append(entry)
                         if len(chunks) == unit['parts']:
                             done.append(join_video_entries(pending.pop(unit['path'])))
-                    if done:
-                        next_part = _record(done, parts_dir, next_part, journal, run.entries)
-                        bar.update(len(done))
+                    ready.extend(done)
+                    if len(ready) >= ray_opts.part_items or (ready and time.perf_counter() - flushed > PART_SECONDS):
+                        next_part = _record(ready, parts_dir, next_part, journal, run.entries)
+                        bar.update(len(ready))
+                        ready, flushed = [], time.perf_counter()
                     driver_s += time.perf_counter() - t_block
+                if ready:
+                    next_part = _record(ready, parts_dir, next_part, journal, run.entries)
+                    bar.update(len(ready))
         except OSError as err:
             if is_out_of_space(err):
                 raise out_of_space(run.out, len(run.entries), err) from None

@@ -103,13 +103,13 @@ def timed_command(cmd, out_dir, n_items):
                                                         proc.stderr.read().strip()[-500:]))
 
     def when(count):
-        return next(t for t, n in samples if n >= count) - t0
+        """(seconds, lines) of the first sample with at least ``count`` lines: Ray journals items in groups."""
+        return next((t - t0, n) for t, n in samples if n >= count)
 
-    lo, hi = max(1, round(0.1 * n_items)), max(2, round(0.9 * n_items))
-    t_lo, t_hi = when(lo), when(hi)
-    steady = (hi - lo) / (t_hi - t_lo) if t_hi > t_lo else float('nan')
+    (t_lo, lo), (t_hi, hi) = when(max(1, round(0.1 * n_items))), when(max(2, round(0.9 * n_items)))
+    steady = (hi - lo) / (t_hi - t_lo) if t_hi > t_lo and hi > lo else float('nan')
     summary = json.loads((Path(out_dir) / 'summary.json').read_text())
-    return total, when(1), steady, summary, _model_ms(journal, lo, hi)
+    return total, when(1)[0], steady, summary, _model_ms(journal, lo, hi)
 
 
 def _model_ms(journal, lo, hi):
@@ -179,16 +179,23 @@ def run_scaling(args):
     results = [max(runs[key], key=lambda m: m.steady_ips if m.steady_ips == m.steady_ips else -1.0) for key in plan]
     for m in results:
         m.rounds = ['%.2f (load %.1f)' % (x.steady_ips, x.load1) for x in runs[(m.engine, m.workers, m.threads)]]
-    write_report(args, results, described, cores, cpu, load_before, os.getloadavg(), equal)
+    write_report(args, results, described, cores, cpu, load_before, os.getloadavg(), equal, auto_runtime())
     print('report: %s' % args.scaling_out)
     return 0
+
+
+def auto_runtime():
+    """(backend precision, reason) that --backend auto picks on this machine."""
+    from maskhub.inference.runtimes import choose_runtime
+    choice = choose_runtime()
+    return '%s %s' % (choice.backend, choice.precision), choice.reason
 
 
 def _find(results, engine, workers, threads):
     return next(m for m in results if (m.engine, m.workers, m.threads) == (engine, workers, threads))
 
 
-def write_report(args, results, described, cores, cpu, load_before, load_after, equal):
+def write_report(args, results, described, cores, cpu, load_before, load_after, equal, runtime=('?', '?')):
     local = _find(results, 'local', 1, cores)
     local1 = _find(results, 'local', 1, 1)
     ray_wide = _find(results, 'ray', cores, 1)
@@ -210,12 +217,14 @@ def write_report(args, results, described, cores, cpu, load_before, load_after, 
         '- Machine: %s, %d cores; load average before / after: %.2f / %.2f (1-min). The background training '
         'job was paused (`bash /work/quiet.sh`), other jobs on the machine were not.' % (cpu, cores, load_before[0],
                                                                                      load_after[0]),
-        '- Inputs: %s, one `.txt` list; shrink 0.5 (model default), Paddle Inference, no annotated images.' % described,
+        '- Inputs: %s, one `.txt` list; shrink 0.5 (model default); runtime `--backend auto`, which on this CPU is '
+        '%s (%s); no annotated images.' % (described, runtime[0], runtime[1]),
         '- Ray %s started by each Ray run on this machine\'s cores (`--engine ray` without an address), %s.'
         % (_ray_version(), 'actors on this machine' if not args.ray_address else 'cluster %s' % args.ray_address),
         '- Every run writes a full run folder (journal, tables, summary; Ray also its part files). Timing from the '
         'outside: *total* = command start to exit (imports, model loading, for Ray start-up and actors, included); '
-        '*first item* = until the first journal line; *steady* = items/s between 10 % and 90 % of the items. '
+        '*first item* = until the first journal line; *steady* = items/s between the journal samples where 10 % and '
+        '90 % of the items were done (Ray journals items in groups: up to 64, at least every 0.5 s). '
         'Each run is its own `python -m maskhub predict` process; this process only watches its journal.',
         '- Each configuration ran %d time%s (alternating order); the table shows the round with the best steady '
         'rate, the last column every round\'s, because other jobs share these cores.' % (len(results[0].rounds),
@@ -257,18 +266,20 @@ def write_report(args, results, described, cores, cpu, load_before, load_after, 
         '~%.0f images/s before it becomes the bottleneck.' % (driver_ms, ceiling), '',
         '## Sizing workers on a node', '',
         '- Give Ray the node\'s cores as `workers x threads-per-worker = cores`. On this machine %s was faster '
-        '(%.2f images/s, against %.2f for %s). One worker per core runs one image per core; a second thread '
-        'inside one detector speeds up a single small (320x240) image by much less than 2× '
-        '(reports/benchmark.md).'
+        '(%.2f images/s, against %.2f for %s). A second worker gave %.2f× the images/s of one; a second thread '
+        'gave %.2f× inside one Ray worker and %.2f× in the local engine: small (320x240) detector inputs leave '
+        'threads of one image little to share, independent workers do not wait on each other.'
         % (best.label, best.steady_ips, (ray_deep if best is ray_wide else ray_wide).steady_ips,
-           (ray_deep if best is ray_wide else ray_wide).label),
+           (ray_deep if best is ray_wide else ray_wide).label, ray_wide.steady_ips / ray_one.steady_ips,
+           ray_deep.steady_ips / ray_one.steady_ips, local.steady_ips / local1.steady_ips),
         '- Use `--threads-per-worker 1` (the default) for CPU nodes and raise it only if memory is short: each actor '
-        'holds its own detector and classifier (one Paddle predictor each).',
+        'holds its own detector and classifier runtimes and their memory.',
         '- Keep `--ray-batch-size` small (default 4): a batch is the unit that is retried when an actor dies and '
         'the unit of balancing between fast and slow nodes.', '',
         '## Estimate for N nodes', '',
         'Modelled, not measured (one machine here): images are read by the actors themselves (shared storage), '
-        'only paths and result rows travel, so nodes add up until the single driver saturates:',
+        'only paths and result rows travel, so nodes add up until the single driver saturates (its time per item, '
+        'measured above in the %d-worker run):' % cores,
         'throughput(N) ≈ min(N × %.2f images/s per %d-core node, %.0f images/s driver ceiling).'
         % (ray_wide.steady_ips, cores, ceiling), '',
         '| nodes (%d cores each) | estimated images/s | frames per day |' % cores, '|---:|---:|---:|']

@@ -57,6 +57,8 @@ def add_arguments(parser):
                      help='detector threads (CPUs reserved) per actor (default 1)')
     ray.add_argument('--ray-batch-size', type=int, default=None, metavar='K',
                      help='work units per actor call: the unit of retry and balancing (default 4)')
+    ray.add_argument('--ray-part-items', type=int, default=None, metavar='N',
+                     help='finished items per streamed part file and journal fsync (default 64; at least every 0.5 s)')
     ray.add_argument('--video-chunk-frames', type=int, default=None, metavar='N',
                      help='sampled frames per work unit, so that a long video spreads over workers (default 64)')
 
@@ -107,7 +109,8 @@ def _run_on_ray(args, out, opts):
     if args.threads is not None:
         log.warning('--threads is ignored with --engine ray: use --threads-per-worker')
     given = {'address': args.ray_address, 'workers': args.workers, 'threads_per_worker': args.threads_per_worker,
-             'batch_size': args.ray_batch_size, 'video_chunk_frames': args.video_chunk_frames}
+             'batch_size': args.ray_batch_size, 'video_chunk_frames': args.video_chunk_frames,
+             'part_items': args.ray_part_items}
     ray_opts = RayOptions(**{k: v for k, v in given.items() if v is not None})
     return run_ray(args.model, args.inputs, out, opts, ray_opts, backend=args.backend, precision=args.precision,
                    use_gpu=args.use_gpu)
