@@ -31,6 +31,7 @@ from tqdm import tqdm  # noqa: E402
 from finetune.datasets import (DetectorTrainBatches, FaceCropCache, balanced_indices, classifier_batch,  # noqa: E402
                                load_samples, oversample_hard_images)
 from finetune.batchnorm import folded_state_dict, insert_identity_bn  # noqa: E402
+from finetune.distill import Teacher, distillation_loss, paired_priors  # noqa: E402
 from finetune.evaluate import evaluate_classifier, evaluate_detector  # noqa: E402
 from finetune.losses import multibox_loss  # noqa: E402
 from maskhub.config import load_builtin_config, read_yaml_config  # noqa: E402
@@ -79,6 +80,18 @@ def freeze(model, prefixes):
             param.stop_gradient = True
             frozen += 1
     return frozen
+
+
+def scale_learning_rates(model, multipliers):
+    """``multipliers``: {name prefix: factor}. Layers trained from random init (a new level) learn at a multiple
+    of the base rate while the pretrained ones keep it; returns the number of parameters changed."""
+    changed = 0
+    for name, param in model.named_parameters():
+        factor = next((float(f) for prefix, f in multipliers.items() if name.startswith(prefix)), None)
+        if factor is not None:
+            param.optimize_attr['learning_rate'] = factor
+            changed += 1
+    return changed
 
 
 def build_optimizer(model, train_cfg, total_iters):
@@ -213,6 +226,11 @@ class DetectorTask:
         self.batches = DetectorTrainBatches(samples, model_config.detector, int(t['batch_size']), t['sizes'],
                                             int(t.get('seed', 0)), face_weights=t.get('hard_face_weights'),
                                             **augment)
+        self.teacher, self.distill = None, t.get('distill')
+        if self.distill:
+            self.teacher = Teacher(load_builtin_config(self.distill['teacher_config']).detector,
+                                   REPO_ROOT / self.distill['teacher_weights'])
+            log.info('distilling from %s (%s)', self.distill['teacher_config'], self.distill['teacher_weights'])
         self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
         self.val = [s for src in d.get('val', ['wider', 'mask'])
@@ -224,8 +242,18 @@ class DetectorTask:
 
     def loss(self, model, batch):
         x, labels, targets = batch
-        loc, conf, _ = model(paddle.to_tensor(x))
-        return multibox_loss(loc, conf, labels, targets)
+        image = paddle.to_tensor(x)
+        loc, conf, _ = model(image)
+        total, cls_loss, loc_loss = multibox_loss(loc, conf, labels, targets)
+        if self.teacher is None:
+            return total, cls_loss, loc_loss
+        pairs = paired_priors(x.shape[2], x.shape[3], self.model_config.detector.prior_box,
+                              self.teacher.config.prior_box)
+        kd_conf, kd_box = distillation_loss(loc, conf, *self.teacher(image), pairs, (labels == 1).sum(),
+                                            float(self.distill.get('face_threshold', 0.5)))
+        total = (total + float(self.distill.get('weight', 1.0)) * kd_conf
+                 + float(self.distill.get('box_weight', 1.0)) * kd_box)
+        return total, cls_loss, loc_loss
 
     def evaluate(self, model):
         return evaluate_detector(model, self.val, self.model_config.detector, shrink=self.val_shrink)
@@ -283,6 +311,9 @@ def train(cfg, resume=False, epochs=None, work_dir=None):
     if t.get('identity_bn'):
         log.info('BatchNorm re-inserted as the identity after %d convs under %s',
                  insert_identity_bn(model, t['identity_bn']), t['identity_bn'])
+    if t.get('lr_mult'):
+        log.info('learning rate x factor for %d parameters: %s', scale_learning_rates(model, t['lr_mult']),
+                 t['lr_mult'])
     epochs = int(epochs or t['epochs'])
     iters = int(t['iters_per_epoch'])
     every = int(t.get('checkpoint_every', 200))

@@ -111,6 +111,22 @@ def test_frozen_layers_do_not_move():
                               after['backbone.block3.conv1x1.0.weight'].numpy())
 
 
+def test_new_layers_learn_at_a_multiple_of_the_base_rate():
+    from finetune.train import build_optimizer, scale_learning_rates
+    paddle.seed(0)
+    det = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
+    assert scale_learning_rates(det, {'head4': 5, 'fusion4': 5}) == 10
+    before = {k: v.numpy().copy() for k, v in det.state_dict().items()}
+    opt, _ = build_optimizer(det, {'lr': 0.01, 'momentum': 0.0, 'weight_decay': 0.0}, 10)
+    loc, conf, _ = det(paddle.rand([1, 3, 32, 32]))
+    (loc.sum() + conf.sum()).backward()
+    grads = {n: p.grad.numpy().copy() for n, p in det.named_parameters() if p.grad is not None}
+    opt.step()
+    after = det.state_dict()
+    for name, factor in (('head4.conf.bias', 5), ('head8.conf.bias', 1)):
+        np.testing.assert_allclose(before[name] - after[name].numpy(), 0.01 * factor * grads[name], rtol=1e-4, atol=1e-7)
+
+
 def test_upsample_check_maps_boxes_back_to_the_image(mobile_detector, example_images):
     import cv2
     from conftest import real_images
@@ -224,3 +240,37 @@ def test_hard_faces_are_chosen_more_often():
     picks = np.bincount([a.pick_face(rng) for _ in range(900)], minlength=3)
     assert picks[1] > 3 * picks[0] and picks[2] > 3 * picks[0]
     assert [s.path for s in oversample_hard_images([easy, hard], 2)] == ['b.jpg', 'a.jpg', 'a.jpg']
+
+
+def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_path):
+    """Mobile student, two-scale server teacher with the same weights: every mobile prior has its twin on the
+    teacher's 1x path, where the outputs are identical, so the distillation loss is zero. The mobile_crowd
+    student's stride-4 priors pair with the 2x path's 4 and 8 px priors; its random head gets a positive
+    loss and a gradient, the teacher none."""
+    from finetune.distill import Teacher, distillation_loss, paired_priors
+    server = load_builtin_config('pyramidbox_lite_server_two_scale').detector
+    crowd = load_builtin_config('pyramidbox_lite_crowd').detector
+    paddle.seed(0)
+    mobile = build_detector(MOBILE)
+    paddle.save(mobile.state_dict(), str(tmp_path / 'w.pdparams'))
+    teacher = Teacher(server, tmp_path / 'w.pdparams')
+    h, w = 64, 96
+    s_idx, t_idx = paired_priors(h, w, MOBILE.prior_box, server.prior_box)
+    assert len(s_idx) == len(density_priors(h, w, MOBILE.prior_box))
+    x = paddle.rand([2, 3, h, w])
+    mobile.eval()
+    loc, conf, _ = mobile(x)
+    t_loc, t_prob = teacher(x)
+    kd_conf, kd_box = distillation_loss(loc, conf, t_loc, t_prob, (s_idx, t_idx), num_positives=4)
+    assert abs(float(kd_conf)) < 1e-5 and abs(float(kd_box)) < 1e-5
+
+    student = build_detector(crowd)
+    student.set_state_dict(mobile.state_dict())
+    pairs = paired_priors(h, w, crowd.prior_box, server.prior_box)
+    assert len(pairs[0]) == len(density_priors(h, w, crowd.prior_box))      # stride-4 priors have twins too
+    loc, conf, _ = student(x)
+    kd_conf, kd_box = distillation_loss(loc, conf, t_loc, t_prob, pairs, num_positives=4, face_threshold=0.0)
+    assert float(kd_conf) > 0 and float(kd_box) > 0
+    (kd_conf + kd_box).backward()
+    assert float(paddle.abs(student.head4.conf.weight.grad).sum()) > 0
+    assert all(p.grad is None for p in teacher.model.parameters())

@@ -1,0 +1,88 @@
+"""Distillation from a stronger detector: its face probabilities (and, where it is confident, its boxes) on
+every training crop become soft targets for the student, on top of the ground truth.
+
+Teacher and student are compared prior by prior: each student prior is paired with the teacher prior of
+the same cell, stride and anchor size (e.g. the server's 2x path supplies stride-4 priors of 4 and 8 px,
+exactly those of mobile_crowd's stride-4 level). A student prior with no such twin is left out.
+"""
+from functools import lru_cache
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from maskhub.models import build_detector
+from maskhub.models.priors import feature_sizes
+
+
+def _level_layout(h, w, levels):
+    """[(stride, sizes, first row, cells)] of a prior layout (levels in output order)."""
+    out, start = [], 0
+    for (stride, sizes), (fh, fw) in zip(levels, feature_sizes(h, w, [s for s, _ in levels])):
+        out.append((stride, sizes, start, fh * fw))
+        start += fh * fw * len(sizes)
+    return out
+
+
+@lru_cache(maxsize=16)
+def paired_priors(h, w, student_levels, teacher_levels):
+    """(student indices, teacher indices) of the priors both layouts have: same stride, same anchor size, same
+    cell (for an h x w input). Where the teacher has a (stride, size) twice, the later level is used."""
+    teacher = {}
+    for stride, sizes, start, cells in _level_layout(h, w, teacher_levels):
+        for k, size in enumerate(sizes):
+            teacher[(stride, size)] = (start, len(sizes), k, cells)
+    s_idx, t_idx = [], []
+    for stride, sizes, start, cells in _level_layout(h, w, student_levels):
+        for k, size in enumerate(sizes):
+            if (stride, size) not in teacher:
+                continue
+            t_start, t_anchors, t_k, t_cells = teacher[(stride, size)]
+            if t_cells != cells:
+                raise ValueError('stride-%d grids differ: %d student cells, %d teacher cells' % (stride, cells, t_cells))
+            cell = np.arange(cells)
+            s_idx.append(start + cell * len(sizes) + k)
+            t_idx.append(t_start + cell * t_anchors + t_k)
+    if not s_idx:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    s_idx, t_idx = np.concatenate(s_idx), np.concatenate(t_idx)
+    order = np.argsort(s_idx)
+    return s_idx[order], t_idx[order]
+
+
+class Teacher:
+    """A frozen detector in eval mode that scores training batches."""
+
+    def __init__(self, detector_config, weights):
+        self.config = detector_config
+        self.model = build_detector(detector_config)
+        self.model.set_state_dict(paddle.load(str(weights)))
+        self.model.eval()
+        for p in self.model.parameters():
+            p.stop_gradient = True
+
+    @paddle.no_grad()
+    def __call__(self, x):
+        loc, conf, _ = self.model(x)
+        return loc, F.softmax(conf, axis=-1)
+
+
+def distillation_loss(student_loc, student_conf, teacher_loc, teacher_prob, pairs, num_positives,
+                      face_threshold=0.5):
+    """(confidence term, box term), scalar tensors.
+
+    Confidence: KL(teacher || student) of the face/background distribution, summed over paired priors and
+    divided by ``num_positives`` (the ground-truth positives, as the multibox loss is). Boxes: smooth-L1 to
+    the teacher's encoded box where the teacher's face probability is at least ``face_threshold``, averaged
+    over those priors."""
+    s_idx, t_idx = (paddle.to_tensor(v) for v in pairs)
+    s_conf = paddle.index_select(student_conf, s_idx, axis=1)
+    t_prob = paddle.index_select(teacher_prob, t_idx, axis=1)
+    kl = (t_prob * (paddle.log(paddle.clip(t_prob, 1e-8)) - F.log_softmax(s_conf, axis=-1))).sum(-1)
+    conf_term = kl.sum() / max(int(num_positives), 1)
+    confident = (t_prob[:, :, 1] >= face_threshold).astype('float32')
+    s_loc = paddle.index_select(student_loc, s_idx, axis=1)
+    t_loc = paddle.index_select(teacher_loc, t_idx, axis=1)
+    box = F.smooth_l1_loss(s_loc, t_loc, reduction='none').sum(-1)
+    box_term = (box * confident).sum() / paddle.clip(confident.sum(), min=1.0)
+    return conf_term, box_term
