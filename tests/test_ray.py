@@ -25,7 +25,8 @@ import pytest
 os.environ.setdefault('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')
 ray = pytest.importorskip('ray')
 
-from maskhub.batch.ray_engine import CRASH_ONCE_ENV, RayEngineError, RayOptions, import_ray, run_ray  # noqa: E402
+from maskhub.batch.ray_engine import (CRASH_ONCE_ENV, RayEngineError, RayOptions, import_ray, run_ray,  # noqa: E402
+                                      stop_local_ray)
 from maskhub.batch.run import RunOptions, run_batch  # noqa: E402
 from maskhub.cli import main as cli  # noqa: E402
 from maskhub.dashboard.runs import load_run  # noqa: E402
@@ -218,14 +219,15 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, cluster, example_ima
 def test_in_process_ray_init(tmp_path, inputs, local_run, mobile_detector):
     ray.shutdown()                                         # leave the cluster the tests above joined
     uri_inputs = ['file://%s/*.jpg' % inputs[0], 'file://%s' % (Path(inputs[0]) / 'bad')]   # via pyarrow.fs
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    temp_dir = tempfile.mkdtemp(prefix='mhray')
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
     try:
         out = tmp_path / 'ray'
         summary = run_ray('mobile', inputs, out, RunOptions(**OPTS), RayOptions(workers=2, video_chunk_frames=3))
         assert ray.is_initialized()                        # the caller's Ray is left running
         run_ray('mobile', uri_inputs, tmp_path / 'ray_uri', RunOptions(**OPTS), RayOptions(workers=2))
     finally:
-        ray.shutdown()
+        stop_local_ray(ray, temp_dir)                      # ray.shutdown() and nothing of it left running
     assert summary['options']['workers'] == 2
     _assert_same_run(out, local_run)
     run_batch(mobile_detector, uri_inputs, tmp_path / 'local_uri', RunOptions(**OPTS))

@@ -125,6 +125,8 @@ def connect(address=None, num_cpus=None):
                  runtime_env={'env_vars': {'PYTHONPATH': pythonpath}}, **extra)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if 'Could not find any running Ray instance' in first:
+            first = 'no running Ray cluster found (start one with `ray start --head`, or give --ray-address HOST:PORT)'
         raise RayEngineError('cannot connect to Ray at %s: %s' % (address, first)) from None
     if local:
         _started['temp_dir'] = extra['_temp_dir']
@@ -137,11 +139,15 @@ _started = {}     # the temporary folder of the Ray this process started for a r
 
 
 def shutdown_started(ray):
-    """Stop the Ray a run started: ``ray.shutdown()``, then end any of that Ray's processes still alive a few
-    seconds later (Ray 2.40's dashboard agent can outlive its raylet), found by the run's own temporary
-    folder in their command line, and remove the folder."""
+    """Stop the Ray a run started (``stop_local_ray`` with the run's temporary folder)."""
+    stop_local_ray(ray, _started.pop('temp_dir', None))
+
+
+def stop_local_ray(ray, temp_dir=None):
+    """``ray.shutdown()``, then end any process of that Ray still alive a few seconds later (Ray 2.40's
+    dashboard agent can outlive its raylet), found by the Ray's own ``temp_dir`` in its command line, and
+    remove the folder."""
     ray.shutdown()
-    temp_dir = _started.pop('temp_dir', None)
     if not temp_dir:
         return
     marker = '--temp-dir=%s' % temp_dir
@@ -324,7 +330,7 @@ def _run(ray, model, inputs, out_dir, opts, ray_opts, threads, detector_kwargs):
     units = plan_units(run.todo, opts, ray_opts.video_chunk_frames)
     cpus = int(ray.cluster_resources().get('CPU', 1))
     workers = ray_opts.workers or max(1, cpus // threads)
-    log.info('ray: %d items as %d work units on %d workers x %d threads (cluster CPUs: %d)',
+    log.info('ray: %d items as %d work units on %d worker(s) x %d thread(s) (cluster CPUs: %d)',
              len(run.todo), len(units), workers, threads, cpus)
     t0 = time.perf_counter()
     model_name, driver_s = None, 0.0      # driver_s: time the driver spends on results (bounds a cluster's rate)
