@@ -341,7 +341,7 @@ def render(args, rows, parity, batch, auto, choice, elapsed):
                 _fmt(r[k], 2) for k in ('preprocess', 'detector', 'postprocess', 'crops', 'classifier', 'full'))))
     lines += ['', '## Parity against Paddle Inference fp32', '',
               'Faces on the 6 official reference images + %d WIDER val + %d mask val images at the default shrink. '
-              'Rule for a precision below fp32 (issue 13): every face matched at IoU >= 0.9 with detector scores '
+              'Rule for a precision below fp32: every face matched at IoU >= 0.9 with detector scores '
               'within 5e-3, and WIDER val face AP (%d images) within 0.3 points of the same runtime at fp32. '
               '"mask conf diff" is the largest change of a mask confidence (the crop moves with the box, so it is '
               'reported, not ruled on).' % (args.parity_images, args.parity_images, args.ap_images), '',
@@ -363,7 +363,7 @@ def render(args, rows, parity, batch, auto, choice, elapsed):
                                   batch['single_frame_ips'], batch['overlapped_ips'] / batch['single_frame_ips']),
               '', '`maskhub predict FOLDER --out DIR` (`run_batch`: its reader thread too, plus the journal, tables and '
               'summary it writes) over the same folder: %.1f images/s.' % batch['run_batch_ips']]
-    lines += ['', '## Against the targets (issue 13)', ''] + targets(rows, parity, batch, auto_name) + ['']
+    lines += ['', '## Against the speed targets', ''] + targets(rows, parity, batch, auto_name) + ['']
     return '\n'.join(lines) + '\n'
 
 

@@ -1,7 +1,7 @@
 """Do two pipelines give the same faces? Used to admit a runtime / precision (``runtimes.PARITY_PASSED``),
 by the benchmark, the tests and the Paddle-Lite bundle verification.
 
-The precision rule (issue 13): against fp32, the same faces at IoU >= 0.9 with detector scores and mask
+The precision rule: against fp32, the same faces at IoU >= 0.9 with detector scores and mask
 confidences within 5e-3 on real images, and face AP on the WIDER val split within 0.3 points.
 """
 import numpy as np
