@@ -18,6 +18,7 @@ from lite_export.app_config import read_app_config, write_app_config
 from lite_export.convert import run_opt
 from lite_export.export import lite_files
 from lite_export.verify import spread
+from maskhub.inference.quantise import calibration_inputs as runtime_calibration_inputs
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +33,10 @@ QUANTIZABLE_OPS = ['conv2d']
 
 
 def calibration_inputs(fp32_detector, n_images):
-    """(detector inputs [1,3,h,w] list, classifier crops [1,3,S,S] list) from training images."""
-    from maskhub.data.splits import mask_samples, wider_samples
-    from maskhub.io.images import read_image
-    paths = [s.path for s in spread(wider_samples('train'), n_images // 2)]
-    paths += [s.path for s in spread(mask_samples('train'), n_images - len(paths))]
-    det_inputs, crops = [], []
-    for path in paths:
-        image = read_image(path).image
-        prep = fp32_detector.preprocess(image)
-        det_inputs.append(prep.tensor)
-        boxes, _ = fp32_detector.postprocess(fp32_detector.infer(prep.tensor), prep)
-        crops += [crop[None] for crop in fp32_detector.preprocess_crops(image, boxes[:8])]
-    return det_inputs, crops
+    """(detector inputs [1,3,h,w] list, classifier crops [1,3,S,S] list): the runtime quantiser's calibration
+    set, with the crops one per input as Paddle's quantiser feeds them."""
+    det_inputs, crop_batches = runtime_calibration_inputs(fp32_detector, n_images)
+    return det_inputs, [crop[None] for batch in crop_batches for crop in batch]
 
 
 class _Samples:

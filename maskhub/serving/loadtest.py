@@ -154,13 +154,8 @@ def run_level(url, body, concurrency, max_requests, duration_limit, timeout):
                 with lock:
                     outcomes.append(outcome)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return summarize(concurrency, outcomes, time.perf_counter() - t0, max_requests)
+    from maskhub.serving.soak import run_workers
+    return summarize(concurrency, outcomes, run_workers(worker, concurrency), max_requests)
 
 
 def summarize(concurrency, outcomes, elapsed_s, max_requests):

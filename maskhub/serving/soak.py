@@ -150,6 +150,17 @@ class RssSampler:
         self._thread.join()
 
 
+def run_workers(worker, count):
+    """Run ``worker`` in ``count`` threads at once (one per simulated client); seconds until all ended."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def run_soak(url, bodies, total, concurrency, hostile_fraction, duration_limit, timeout, seed=0):
     """-> dict of figures. The plan (which request is hostile, which kind) is fixed by ``seed``."""
     import requests
@@ -191,13 +202,7 @@ def run_soak(url, bodies, total, concurrency, hostile_fraction, duration_limit, 
                             hostile_failures['%s: %s' % (kind, problem)] = \
                                 hostile_failures.get('%s: %s' % (kind, problem), 0) + 1
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_workers(worker, concurrency)
     ms = np.array(good_latencies) * 1e3
 
     def pct(q):
