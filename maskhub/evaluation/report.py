@@ -118,7 +118,7 @@ def plot_figures(rows, figures_dir):
             for r in chosen:
                 if 'MASK' not in r['metrics']['ap']:
                     continue
-                path = figures_dir / ('pr_classes_%s_%s_shrink%g.png' % (r['model'], data, shrink))
+                path = figures_dir / ('pr_classes_%s_%s_shrink%g.png' % (file_safe(r['model']), data, shrink))
                 plot_pr_curves({k: v for k, v in r['metrics']['ap'].items() if k != FACE}, path,
                                'MASK / NO MASK, %s, %s, shrink %g' % (r['model'], data, shrink))
                 written[('classes', r['model'], data, shrink)] = path
