@@ -46,27 +46,30 @@ def detector_targets(annotated, detector_config):
     return x, labels, targets
 
 
+def hard_face_flags(sample):
+    """(atypical pose, heavy occlusion): bool per face from the WIDER attributes; all False without them."""
+    attrs, n = sample.extra.get('attributes', {}), len(sample.boxes)
+    pose, occlusion = attrs.get('pose'), attrs.get('occlusion')
+    return (np.zeros(n, bool) if pose is None else np.asarray(pose) == 1,
+            np.zeros(n, bool) if occlusion is None else np.asarray(occlusion) == 2)
+
+
 def hard_face_weights(sample, weights):
-    """Per-face weight for choosing the face a training crop is built around: 1, plus ``weights[attr]`` for
-    each WIDER attribute the face has (``pose`` atypical, ``heavy_occlusion``), plus ``weights['small']`` for
-    faces under 16 px. None when no weight applies (uniform choice)."""
+    """Per-face weight for choosing the face a training crop is built around: 1, plus ``weights['pose']`` for
+    an atypical pose, ``weights['heavy_occlusion']`` for heavy occlusion (``hard_face_flags``), plus
+    ``weights['small']`` for faces under 16 px. None when no weight applies (uniform choice)."""
     if not weights:
         return None
-    attrs = sample.extra.get('attributes', {})
-    w = np.ones(len(sample.boxes), np.float64)
-    if 'pose' in attrs:
-        w += float(weights.get('pose', 0)) * (attrs['pose'] == 1)
-    if 'occlusion' in attrs:
-        w += float(weights.get('heavy_occlusion', 0)) * (attrs['occlusion'] == 2)
-    w += float(weights.get('small', 0)) * (sample.boxes[:, 2] - sample.boxes[:, 0] < 16)
-    return w
+    atypical, occluded = hard_face_flags(sample)
+    return (1.0 + float(weights.get('pose', 0)) * atypical + float(weights.get('heavy_occlusion', 0)) * occluded
+            + float(weights.get('small', 0)) * (sample.boxes[:, 2] - sample.boxes[:, 0] < 16))
 
 
 def oversample_hard_images(samples, repeat):
     """``samples`` with every image holding an atypical-pose or heavily occluded face repeated ``repeat`` times."""
     def hard(s):
-        a = s.extra.get('attributes', {})
-        return bool(np.any(a.get('pose', ()) == 1) or np.any(a.get('occlusion', ()) == 2))
+        atypical, occluded = hard_face_flags(s)
+        return bool(atypical.any() or occluded.any())
     return [s for s in samples for _ in range(int(repeat) if hard(s) else 1)]
 
 
