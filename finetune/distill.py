@@ -11,17 +11,9 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from finetune.openvino_forward import CompiledForward
 from maskhub.models import build_detector
-from maskhub.models.priors import feature_sizes
-
-
-def _level_layout(h, w, levels):
-    """[(stride, sizes, first row, cells)] of a prior layout (levels in output order)."""
-    out, start = [], 0
-    for (stride, sizes), (fh, fw) in zip(levels, feature_sizes(h, w, [s for s, _ in levels])):
-        out.append((stride, sizes, start, fh * fw))
-        start += fh * fw * len(sizes)
-    return out
+from maskhub.models.priors import level_layout
 
 
 @lru_cache(maxsize=16)
@@ -29,11 +21,11 @@ def paired_priors(h, w, student_levels, teacher_levels):
     """(student indices, teacher indices) of the priors both layouts have: same stride, same anchor size, same
     cell (for an h x w input). Where the teacher has a (stride, size) twice, the later level is used."""
     teacher = {}
-    for stride, sizes, start, cells in _level_layout(h, w, teacher_levels):
+    for stride, sizes, start, cells in level_layout(h, w, teacher_levels):
         for k, size in enumerate(sizes):
             teacher[(stride, size)] = (start, len(sizes), k, cells)
     s_idx, t_idx = [], []
-    for stride, sizes, start, cells in _level_layout(h, w, student_levels):
+    for stride, sizes, start, cells in level_layout(h, w, student_levels):
         for k, size in enumerate(sizes):
             if (stride, size) not in teacher:
                 continue
@@ -53,17 +45,20 @@ def paired_priors(h, w, student_levels, teacher_levels):
 class Teacher:
     """A frozen detector in eval mode that scores training batches."""
 
-    def __init__(self, detector_config, weights):
+    def __init__(self, detector_config, weights, runtime='dygraph'):
+        if runtime not in ('dygraph', 'openvino'):
+            raise ValueError("teacher runtime must be 'dygraph' or 'openvino', got %r" % (runtime,))
         self.config = detector_config
         self.model = build_detector(detector_config)
         self.model.set_state_dict(paddle.load(str(weights)))
         self.model.eval()
         for p in self.model.parameters():
             p.stop_gradient = True
+        self.compiled = CompiledForward(self.model, self.model.forward) if runtime == 'openvino' else None
 
     @paddle.no_grad()
     def __call__(self, x):
-        loc, conf, _ = self.model(x)
+        loc, conf, _ = self.compiled(x) if self.compiled else self.model(x)
         return loc, F.softmax(conf, axis=-1)
 
 

@@ -34,9 +34,11 @@ from finetune.batchnorm import folded_state_dict, insert_identity_bn  # noqa: E4
 from finetune.distill import Teacher, distillation_loss, paired_priors  # noqa: E402
 from finetune.evaluate import evaluate_classifier, evaluate_detector  # noqa: E402
 from finetune.losses import multibox_loss  # noqa: E402
+from finetune.openvino_forward import CompiledForward  # noqa: E402
 from maskhub.config import load_builtin_config, read_yaml_config  # noqa: E402
 from maskhub.data.paths import REPO_ROOT  # noqa: E402
 from maskhub.models import build_classifier, build_detector  # noqa: E402
+from maskhub.models.priors import level_rows  # noqa: E402
 
 log = logging.getLogger('finetune')
 
@@ -229,8 +231,20 @@ class DetectorTask:
         self.teacher, self.distill = None, t.get('distill')
         if self.distill:
             self.teacher = Teacher(load_builtin_config(self.distill['teacher_config']).detector,
-                                   REPO_ROOT / self.distill['teacher_weights'])
+                                   REPO_ROOT / self.distill['teacher_weights'], self.distill.get('runtime', 'dygraph'))
             log.info('distilling from %s (%s)', self.distill['teacher_config'], self.distill['teacher_weights'])
+        # loss_levels: only these prior levels (strides) are trained; with frozen_runtime 'openvino' the frozen
+        # backbone runs compiled and only the trainable small-face level runs in dygraph
+        levels = model_config.detector.prior_box
+        self.loss_levels = [int(v) for v in t.get('loss_levels', [s for s, _ in levels])]
+        self.frozen_runtime, self.frozen_backbone = t.get('frozen_runtime', 'dygraph'), None
+        if self.frozen_runtime not in ('dygraph', 'openvino'):
+            raise ValueError("train.frozen_runtime must be 'dygraph' or 'openvino', got %r" % self.frozen_runtime)
+        if self.frozen_runtime == 'openvino' and (not hasattr(self.model, 'small_face_level')
+                                                  or self.loss_levels != [levels[0][0]]):
+            raise ValueError('train.frozen_runtime openvino trains only the small-face level of a model that has one: '
+                             'set loss_levels to [%d] with model_config pyramidbox_lite_crowd' % levels[0][0])
+        self.student_levels = tuple(level for level in levels if level[0] in self.loss_levels)
         self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
         self.val = [s for src in d.get('val', ['wider', 'mask'])
@@ -240,15 +254,29 @@ class DetectorTask:
     def batches_for(self, epoch, iters, rank, world, start=0):
         return self.batches.epoch(epoch, iters, rank, world, start)
 
+    def forward(self, model, image):
+        """(loc, conf) of the trained levels."""
+        if self.frozen_runtime == 'openvino':
+            if paddle.distributed.get_world_size() > 1:
+                raise TrainingError('train.frozen_runtime openvino runs in one process only')
+            if self.frozen_backbone is None:      # compiled after the weights are loaded and frozen
+                self.frozen_backbone = CompiledForward(self.model.backbone, self.model.backbone.features)
+            loc, conf, _ = self.model.small_face_level(*self.frozen_backbone(image))
+            return loc, conf
+        loc, conf, _ = model(image)
+        rows = level_rows(image.shape[2], image.shape[3], self.model_config.detector.prior_box, self.loss_levels)
+        return loc[:, rows], conf[:, rows]
+
     def loss(self, model, batch):
         x, labels, targets = batch
         image = paddle.to_tensor(x)
-        loc, conf, _ = model(image)
+        rows = level_rows(x.shape[2], x.shape[3], self.model_config.detector.prior_box, self.loss_levels)
+        labels, targets = labels[:, rows], targets[:, rows]
+        loc, conf = self.forward(model, image)
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels, targets)
         if self.teacher is None:
             return total, cls_loss, loc_loss
-        pairs = paired_priors(x.shape[2], x.shape[3], self.model_config.detector.prior_box,
-                              self.teacher.config.prior_box)
+        pairs = paired_priors(x.shape[2], x.shape[3], self.student_levels, self.teacher.config.prior_box)
         kd_conf, kd_box = distillation_loss(loc, conf, *self.teacher(image), pairs, (labels == 1).sum(),
                                             float(self.distill.get('face_threshold', 0.5)))
         total = (total + float(self.distill.get('weight', 1.0)) * kd_conf

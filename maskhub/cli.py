@@ -75,8 +75,12 @@ def build_parser(prog='maskhub'):
 
 
 def setup_logging(verbose=False):
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s', datefmt='%H:%M:%S', force=True)
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format='%(asctime)s %(levelname)s %(name)s: %(message)s', datefmt='%H:%M:%S',
+                        force=True)
+    # importing paddle later sets the root logger back to WARNING: our own loggers keep their level
+    for name in ('maskhub', 'finetune', 'lite_export'):
+        logging.getLogger(name).setLevel(level)
 
 
 def call(run, args, prog):

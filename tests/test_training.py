@@ -176,14 +176,83 @@ def test_config_base_chain_merges_overrides(tmp_path):
                    'train': {'lr': 0.1, 'sizes': [3], 'freeze': ['x'], 'seed': 4}}
 
 
-def tiny_train_config(tmp_path, iters=6, every=2):
-    """The shipped mobile_crowd config on 2 val images per source, a few 96 px iterations."""
+def tiny_train_config(tmp_path, iters=6, every=2, base='mobile_crowd_detector.yml'):
+    """A shipped mobile_crowd config on 2 val images per source, a few 96 px iterations."""
     from maskhub.data.paths import REPO_ROOT
     path = tmp_path / 'tiny.yml'
     path.write_text('_BASE_: %s\nname: tiny\ndata: {train: [mask], val: [mask], val_images_per_source: 1}\n'
                     'train: {epochs: 2, iters_per_epoch: %d, checkpoint_every: %d, batch_size: 1, sizes: [96],'
-                    ' warmup_iters: 0}\n' % (REPO_ROOT / 'finetune/configs/mobile_crowd_detector.yml', iters, every))
+                    ' warmup_iters: 0}\n' % (REPO_ROOT / 'finetune/configs' / base, iters, every))
     return path
+
+
+def test_level_rows_are_the_prior_rows_of_the_chosen_levels():
+    from maskhub.models.priors import level_rows, num_priors
+    crowd = load_builtin_config('pyramidbox_lite_crowd').detector.prior_box
+    n4, total = num_priors(64, 96, crowd[:1]), num_priors(64, 96, crowd)
+    assert n4 == 16 * 24 * 2
+    assert level_rows(64, 96, crowd, [4]) == slice(0, n4)
+    assert level_rows(64, 96, crowd, [8, 16]) == slice(n4, total)
+    assert level_rows(64, 96, crowd, [4, 8, 16]) == slice(0, total)
+    for strides in ([4, 16], [32]):
+        with pytest.raises(ValueError, match='not adjacent'):
+            level_rows(64, 96, crowd, strides)
+
+
+def test_compiled_frozen_forward_equals_dygraph_and_refuses_trainable_weights():
+    from finetune.openvino_forward import CompiledForward
+    paddle.seed(0)
+    det = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
+    det.eval()
+    with pytest.raises(ValueError, match='frozen weights'):
+        CompiledForward(det.backbone, det.backbone.features)
+    for p in det.backbone.parameters():
+        p.stop_gradient = True
+    compiled = CompiledForward(det.backbone, det.backbone.features)
+    x = paddle.rand([2, 3, 70, 90])      # odd sizes: the stride-4 map is not twice the stride-8 one
+    for got, want in zip(compiled(x), det.backbone.features(x)):
+        assert got.shape == want.shape and got.stop_gradient
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+@needs_data
+def test_stage2_trains_only_the_stride4_level_on_the_compiled_backbone(tmp_path):
+    """The stage-2 config (loss on the stride-4 level, frozen backbone through OpenVINO): a few iterations move
+    fusion4 / head4 and nothing official, and the loss is that of the stride-4 rows alone."""
+    from finetune.train import load_config, train
+    from maskhub.data.paths import REPO_ROOT
+    cfg = load_config(tiny_train_config(tmp_path, iters=3, every=3, base='mobile_crowd_detector_stage2.yml'))
+    cfg['train']['epochs'] = 1
+    assert cfg['train']['frozen_runtime'] == 'openvino' and cfg['train']['loss_levels'] == [4]
+    history = train(cfg, work_dir=tmp_path / 'run')
+    assert len(history) == 1 and np.isfinite(history[0]['train_loss'])
+    start = paddle.load(str(REPO_ROOT / cfg['init_weights']))
+    end = paddle.load(str(tmp_path / 'run' / 'last.pdparams'))
+    for name in ('head8.conf.weight', 'head16.loc.weight', 'backbone.stem1.0.weight', 'backbone.block3.conv1x1.0.weight'):
+        np.testing.assert_array_equal(start[name].numpy(), end[name].numpy())
+    for name in ('head4.conf.weight', 'fusion4.smooth.0.weight'):
+        assert not np.array_equal(start[name].numpy(), end[name].numpy()), name
+
+
+def test_stage2_loss_is_the_multibox_loss_of_the_stride4_rows():
+    from finetune.train import DetectorTask
+    from maskhub.models.priors import level_rows
+    crowd = load_builtin_config('pyramidbox_lite_crowd')
+    task = DetectorTask.__new__(DetectorTask)     # only the forward / loss of the task, no datasets
+    paddle.seed(0)
+    task.model, task.model_config, task.teacher = build_detector(crowd.detector), crowd, None
+    task.loss_levels, task.frozen_runtime, task.frozen_backbone = [4], 'dygraph', None
+    x = np.random.default_rng(0).random((1, 3, 64, 64)).astype(np.float32)
+    priors = density_priors(64, 64, crowd.detector.prior_box)
+    labels, targets = match_priors(priors, np.float32([[0.2, 0.2, 0.3, 0.3], [0.4, 0.4, 0.9, 0.9]]),
+                                   [False, False], crowd.detector.variances)
+    rows = level_rows(64, 64, crowd.detector.prior_box, [4])
+    total, _, _ = task.loss(task.model, (x, labels[None], targets[None]))
+    loc, conf, _ = task.model(paddle.to_tensor(x))
+    want, _, _ = multibox_loss(loc[:, rows], conf[:, rows], labels[None, rows], targets[None, rows])
+    assert float(total) == pytest.approx(float(want), rel=1e-6)
+    full, _, _ = multibox_loss(loc, conf, labels[None], targets[None])
+    assert float(full) != pytest.approx(float(want), rel=1e-3)
 
 
 @needs_data
@@ -274,3 +343,6 @@ def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_
     (kd_conf + kd_box).backward()
     assert float(paddle.abs(student.head4.conf.weight.grad).sum()) > 0
     assert all(p.grad is None for p in teacher.model.parameters())
+    compiled = Teacher(server, tmp_path / 'w.pdparams', runtime='openvino')
+    for got, want in zip(compiled(x), (t_loc, t_prob)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)

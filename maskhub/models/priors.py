@@ -42,6 +42,24 @@ def density_priors(input_h, input_w, levels):
     return _priors_cached(int(input_h), int(input_w), tuple((int(s), tuple(float(v) for v in z)) for s, z in levels))
 
 
+def level_layout(input_h, input_w, levels):
+    """[(stride, sizes, first prior row, cells)] per level, in output order."""
+    out, start = [], 0
+    for (stride, sizes), (fh, fw) in zip(levels, feature_sizes(input_h, input_w, [s for s, _ in levels])):
+        out.append((stride, sizes, start, fh * fw))
+        start += fh * fw * len(sizes)
+    return out
+
+
+def level_rows(input_h, input_w, levels, strides):
+    """slice of the prior rows that the levels at ``strides`` (adjacent in output order) occupy."""
+    chosen = [(start, start + cells * len(sizes)) for stride, sizes, start, cells in
+              level_layout(input_h, input_w, levels) if stride in set(strides)]
+    if len(chosen) != len(set(strides)) or any(a[1] != b[0] for a, b in zip(chosen, chosen[1:])):
+        raise ValueError('levels at strides %s: not adjacent levels of %s' % (list(strides), [s for s, _ in levels]))
+    return slice(chosen[0][0], chosen[-1][1])
+
+
 def num_priors(input_h, input_w, levels):
     sizes = feature_sizes(input_h, input_w, [s for s, _ in levels])
     return sum(h * w * len(z) for (h, w), (_, z) in zip(sizes, levels))

@@ -171,8 +171,12 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
 
     def detect_levels(self, image):
         feat4, feat8 = self.backbone.features(image)
-        outs = [self.head4(self.fusion4(feat4, feat8)), self.head8(feat8), self.head16(feat8)]
+        outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8)]
         return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+
+    def small_face_level(self, feat4, feat8):
+        """The stride-4 level's (loc, conf, landmarks) from the backbone's two feature maps."""
+        return self.head4(self.fusion4(feat4, feat8))
 
 
 class PyramidBoxLiteServer(PyramidBoxLiteMobile):
