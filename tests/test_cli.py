@@ -277,3 +277,18 @@ def test_serve_answers_the_paddlehub_protocol(no_shared, example_images):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_evaluate_leaves_out_a_corrupt_image_names_it_and_exits_1(tiny_voc, tmp_path, capsys):
+    """One truncated JPEG in the evaluation set: the other images are evaluated, the bad one is named on stderr
+    and in metrics.json, and the exit status says the run was partial."""
+    bad = tiny_voc / 'images' / 'maksssksksss564.jpg'
+    bad.write_bytes(bad.read_bytes()[:200])
+    code = cli(['evaluate', '--model', 'mobile', '--data', 'voc:%s' % tiny_voc, '--out', str(tmp_path / 'eval'),
+                '--no-progress'])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert 'left out %s' % bad in err and '1 of 3 images could not be read' in err
+    metrics = json.loads((tmp_path / 'eval' / 'shrink_0.5' / 'metrics.json').read_text())
+    assert metrics['images'] == 2 and [item['path'] for item in metrics['unreadable_images']] == [str(bad)]
+    assert metrics['ap']['face']['ap'] > 0.5

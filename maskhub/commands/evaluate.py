@@ -4,12 +4,14 @@ SPEC: ``voc:DIR``, ``wider:GT_FILE[:IMAGES]``, ``yaml:FILE`` (its ``val:`` entry
 preset such as ``dev:wider-val`` (see ``maskhub.data.sources``).
 """
 import logging
+import sys
 
 from maskhub.commands.common import add_out_arguments, check_gpu, new_run_dir, prepare_out
 from maskhub.data.sources import SPEC_HELP
 from maskhub.errors import UsageError
 from maskhub.evaluation.datasets import load_samples, spread_subset
-from maskhub.evaluation.evaluate import CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, headline, write_outputs
+from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLOOR, evaluate, headline,
+                                         readable_samples, write_outputs)
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,20 @@ def run(args):
         shrinks = [detector.config.options(shrink)[0] for shrink in shrinks]
     except ValueError as err:
         raise UsageError(str(err)) from err
+    unreadable = {}
     for shrink in shrinks:
         metrics, predictions = evaluate(detector, samples, shrink, args.recall_score, args.score_floor,
                                         args.classify_floor, progress=not args.no_progress)
         metrics['settings'].update(data=args.data, split=args.split, max_images=args.max_images)
-        out_dir = write_outputs(metrics, predictions, samples, out_root / ('shrink_%g' % shrink),
-                                '%s on %s, shrink %g' % (detector.name, args.data, shrink))
+        out_dir = write_outputs(metrics, predictions, readable_samples(samples, metrics),
+                                out_root / ('shrink_%g' % shrink), '%s on %s, shrink %g' % (detector.name, args.data, shrink))
+        unreadable.update((item['path'], item['error']) for item in metrics['unreadable_images'])
         print_summary(metrics)
         print('  written to %s' % out_dir)
+    for path, reason in unreadable.items():
+        print('maskhub evaluate: left out %s: %s' % (path, reason), file=sys.stderr)
+    if unreadable:
+        print('maskhub evaluate: %d of %d images could not be read; the metrics cover the other %d'
+              % (len(unreadable), len(samples), len(samples) - len(unreadable)), file=sys.stderr)
+        return 1
     return 0

@@ -18,7 +18,7 @@ from maskhub.evaluation.coco import FACE, average_precision
 from maskhub.evaluation.curves import plot_pr_curves
 from maskhub.evaluation.operating_point import operating_point
 from maskhub.evaluation.predictions import Detections
-from maskhub.io.images import read_image
+from maskhub.io.images import ImageError, read_image
 
 
 SCORE_FLOOR = 0.05
@@ -46,11 +46,13 @@ def predict_image(detector, sample, shrink, score_floor=SCORE_FLOOR, classify_fl
 
 
 def predict_samples(detector, samples, shrink, score_floor=SCORE_FLOOR, classify_floor=CLASSIFY_FLOOR,
-                    classify=None, progress=True, cache=None):
+                    classify=None, progress=True, cache=None, unreadable=None):
     """-> (list of Detections, ground-truth crop labels (truth, predicted), seconds per image run).
 
     ``classify`` defaults to whether the set has mask labels. ``cache``: a dict of earlier per-image
     records by path (see ``PredictionCache``); images found there are not run again, new ones are added.
+    ``unreadable``: a list that collects (path, reason) of images that cannot be decoded, which are then
+    left out (the Detections are those of the other samples, in order); without it such an image raises.
     """
     classify = has_mask_labels(samples) if classify is None else classify
     cache = {} if cache is None else cache
@@ -59,7 +61,13 @@ def predict_samples(detector, samples, shrink, score_floor=SCORE_FLOOR, classify
     for sample in tqdm(samples, desc='%s shrink %g' % (detector.name, shrink), disable=not progress, leave=False):
         record = cache.get(sample.path)
         if record is None:
-            det, t, p = predict_image(detector, sample, shrink, score_floor, classify_floor, classify)
+            try:
+                det, t, p = predict_image(detector, sample, shrink, score_floor, classify_floor, classify)
+            except ImageError as err:
+                if unreadable is None:
+                    raise
+                unreadable.append((sample.path, err.reason))
+                continue
             record = cache[sample.path] = {'det': det.to_json(), 'truth': t, 'predicted': p}
             ran += 1
         predictions.append(Detections.from_json(record['det']))
@@ -108,15 +116,26 @@ def compute_metrics(samples, predictions, gt_classification=([], []), recall_sco
 
 def evaluate(detector, samples, shrink, recall_score=RECALL_SCORE, score_floor=SCORE_FLOOR,
              classify_floor=CLASSIFY_FLOOR, progress=True, cache=None):
-    """-> (metrics dict, predictions). The dict also records the settings it was computed with."""
-    predictions, gt_classification, seconds = predict_samples(detector, samples, shrink, score_floor,
-                                                              classify_floor, progress=progress, cache=cache)
-    metrics = compute_metrics(samples, predictions, gt_classification, recall_score,
+    """-> (metrics dict, predictions). The dict also records the settings it was computed with. Images that
+    cannot be decoded are left out of every metric and listed in ``metrics['unreadable_images']``
+    (``readable_samples`` gives the samples the predictions belong to)."""
+    unreadable = []
+    predictions, gt_classification, seconds = predict_samples(detector, samples, shrink, score_floor, classify_floor,
+                                                              progress=progress, cache=cache, unreadable=unreadable)
+    kept = readable_samples(samples, {'unreadable_images': [{'path': p} for p, _ in unreadable]})
+    metrics = compute_metrics(kept, predictions, gt_classification, recall_score,
                               tuple(detector.config.classifier.labels))
+    metrics['unreadable_images'] = [{'path': p, 'error': reason} for p, reason in unreadable]
     metrics['settings'] = {'model': detector.name, 'shrink': float(shrink), 'score_floor': score_floor,
                            'classify_floor': classify_floor, 'recall_score': recall_score,
                            'seconds_per_image': seconds}
     return metrics, predictions
+
+
+def readable_samples(samples, metrics):
+    """``samples`` without those ``metrics`` lists as unreadable."""
+    skipped = {item['path'] for item in metrics.get('unreadable_images', [])}
+    return [s for s in samples if s.path not in skipped]
 
 
 def headline(metrics):
