@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from maskhub.inference.cpu import cpu_model, has_bf16, isa_summary
+from maskhub.io.paths import new_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_SIZE = (640, 480)
@@ -45,7 +46,8 @@ def add_arguments(parser):
                                                                   'precisions (0: skip)')
     parser.add_argument('--no-int8', action='store_true', help='skip INT8 (NNCF quantisation of each model, ~30 s)')
     parser.add_argument('--no-lite', action='store_true', help='skip Paddle-Lite (exports a bundle per model)')
-    parser.add_argument('--out', default='runs/bench', help='folder for benchmark.md / .json')
+    parser.add_argument('--out', default=None, help='folder for benchmark.md / .json (default: runs/bench/N, a new N '
+                        'each run)')
     parser.add_argument('--report', action='store_true', help='write reports/benchmark.md (and .json) instead')
     scaling = parser.add_argument_group('engine scaling (--scaling: the local engine against Ray Data workers)')
     scaling.add_argument('--scaling', action='store_true',
@@ -221,7 +223,7 @@ def run(args):
     from maskhub.inference.pipeline import MaskDetector
     from maskhub.inference.registry import available_models
     from maskhub.inference.runtimes import choose_runtime
-    args.out_dir = Path(args.out)
+    args.out_dir = Path(args.out) if args.out else new_run_dir('bench')
     started = time.perf_counter()
     frame = cv2.resize(cv2.imread(args.image), FRAME_SIZE)
     models = [m for m in args.models.split(',') if m in available_models()]

@@ -18,7 +18,7 @@ COMMANDS = {
     'export': 'export a model to Paddle-Lite (.nb for ARM phones and x86) and verify it',
     'verify': 'check a Paddle-Lite bundle against Paddle Inference on real images',
     'serve': 'serve PaddleHub modules over HTTP (the PaddleHub protocol) on this machine',
-    'bench': 'the runtimes side by side: speed, parity, targets (runs/bench; --report: reports/)',
+    'bench': 'the runtimes side by side: speed, parity, targets (runs/bench/N; --report: reports/)',
     'loadtest': 'load-test a serving endpoint on loopback',
     'merge': 'join the run folders of several predict shards',
     'report': 'compare the models on the development validation sets (accuracy report)',

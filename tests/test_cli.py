@@ -292,3 +292,19 @@ def test_evaluate_leaves_out_a_corrupt_image_names_it_and_exits_1(tiny_voc, tmp_
     metrics = json.loads((tmp_path / 'eval' / 'shrink_0.5' / 'metrics.json').read_text())
     assert metrics['images'] == 2 and [item['path'] for item in metrics['unreadable_images']] == [str(bad)]
     assert metrics['ap']['face']['ap'] > 0.5
+
+
+def test_bench_report_and_loadtest_give_each_run_its_own_folder(tmp_path, monkeypatch):
+    """Without --out, the report-writing commands do not overwrite an earlier run (runs/<command>/N)."""
+    import argparse
+    from maskhub import benchmark
+    from maskhub.evaluation import report
+    from maskhub.serving import loadtest
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'runs' / 'loadtest' / '1').mkdir(parents=True)
+    for module in (benchmark, report, loadtest):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        assert parser.parse_args([]).out is None
+    assert loadtest.report_target(argparse.Namespace(report=False, out=None)) == Path('runs/loadtest/2/serving.md')
+    assert loadtest.report_target(argparse.Namespace(report=False, out='x.md')) == Path('x.md')

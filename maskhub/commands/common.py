@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from maskhub.errors import UsageError
+from maskhub.io.paths import new_run_dir  # noqa: F401  (the commands' default output folders)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPORTS_DIR = REPO_ROOT / 'reports'
@@ -72,8 +73,3 @@ def report_path(args, report_name):
     return REPORTS_DIR / report_name if getattr(args, 'report', False) else None
 
 
-def new_run_dir(command, base='runs'):
-    """runs/<command>/<N> for the next unused N: a run without --out never lands in an earlier run's folder."""
-    parent = Path(base) / command
-    taken = [int(p.name) for p in parent.glob('*') if p.name.isdigit()] if parent.is_dir() else []
-    return parent / str(max(taken, default=0) + 1)

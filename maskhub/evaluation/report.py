@@ -3,7 +3,7 @@
 The models given (default: every registered model whose files exist) on the WIDER val split and the
 mask val split at shrink 0.5 and 1.0, on the same images for every model: face AP, recall by face
 width and by WIDER attribute, mask metrics, detector GMAC at 320×240 and ms per 640×480 frame.
-Written under ``--out`` (default runs/accuracy_report/); ``--report`` writes reports/accuracy.md.
+Written under ``--out`` (default runs/report/N); ``--report`` writes reports/accuracy.md.
 Per-image predictions are cached under runs/evaluation_cache/ (keyed by model weights), so
 regenerating after a new model ships only runs that model.
 """
@@ -29,6 +29,7 @@ from maskhub.evaluation.evaluate import (CLASSIFY_FLOOR, RECALL_SCORE, SCORE_FLO
 from maskhub.evaluation.report_markdown import render_report
 from maskhub.evaluation.timing import frame_640x480, ms_per_frame
 from maskhub.inference.registry import MODELS, REPO_ROOT, available_models, resolve_model_dir
+from maskhub.io.paths import new_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ DATASETS = {'wider-val': 'WIDER FACE val split (crowds; faces only, invalid face
 SHRINKS = (0.5, 1.0)
 BASELINE = 'mobile'                 # the official weights
 REPORTS = REPO_ROOT / 'reports'
-DEFAULT_OUT = Path('runs') / 'accuracy_report'       # like every command's output: under the current folder
 TIMING_IMAGE = 'face_mask/macwin/images/macwin_0094.jpg'    # 14 faces; stretched to 640x480
 CHUNK = 10
 
@@ -147,7 +147,7 @@ def add_arguments(parser):
     parser.add_argument('--timing-repeats', type=int, default=10, help='runs per timing')
     parser.add_argument('--note', help='a sentence for the report, e.g. which training stage the weights are from')
     where = parser.add_mutually_exclusive_group()
-    where.add_argument('--out', default=str(DEFAULT_OUT), help='report folder (default %(default)s)')
+    where.add_argument('--out', default=None, help='report folder (default runs/report/N, a new N each run)')
     where.add_argument('--report', action='store_true', help='write the shipped report, %s/accuracy.md' % REPORTS)
     parser.add_argument('--cache-dir', default=str(REPO_ROOT / 'runs' / 'evaluation_cache'),
                         help='per-image predictions kept between runs (keyed by model weights)')
@@ -167,7 +167,7 @@ def run(args):
     if not models:
         from maskhub.errors import UsageError
         raise UsageError('no model to evaluate: none of %s has its files (pass --models)' % ', '.join(MODELS))
-    out = REPORTS if args.report else Path(args.out)
+    out = REPORTS if args.report else Path(args.out) if args.out else new_run_dir('report')
     limits = {'wider-val': args.max_images_wider or args.limit, 'mask-val': args.max_images_mask or args.limit}
     load = os.getloadavg()[0]
     t0 = time.perf_counter()

@@ -17,6 +17,13 @@ DEFAULT_MIN_FREE_MB = 1
 PROBE_BYTES = 64 * 1024
 
 
+def new_run_dir(command, base='runs'):
+    """runs/<command>/<N> for the next unused N: a run without --out never lands in an earlier run's folder."""
+    parent = Path(base) / command
+    taken = [int(p.name) for p in parent.glob('*') if p.name.isdigit()] if parent.is_dir() else []
+    return parent / str(max(taken, default=0) + 1)
+
+
 def input_problem(path):
     """None when ``path`` is a readable regular file (or a symlink to one), else the reason it is not."""
     path = str(path)

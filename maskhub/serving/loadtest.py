@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from maskhub.inference.registry import REPO_ROOT
+from maskhub.io.paths import new_run_dir
 
 DEFAULT_MODULE = 'pyramidbox_lite_mobile_mask'
 DEFAULT_IMAGE = REPO_ROOT / 'tests' / 'data' / 'reference' / 'images' / 'maksssksksss558.jpg'
@@ -71,7 +72,8 @@ def add_arguments(parser):
     parser.add_argument('--duration-limit', type=float, default=60,
                         help='seconds per concurrency level at most (max %d)' % MAX_DURATION_S)
     parser.add_argument('--timeout', type=float, default=120, help='seconds per request')
-    parser.add_argument('--out', default='runs/loadtest/serving.md', help='report file to write')
+    parser.add_argument('--out', default=None, help='report file to write (default runs/loadtest/N/serving.md, a new N '
+                        'each run)')
     parser.add_argument('--report', action='store_true',
                         help='write reports/serving.md in the repository instead of --out (with --append, '
                              'as a new section after the earlier runs)')
@@ -313,7 +315,9 @@ def run_measure(args, server, url, image_path, concurrency, server_cmd):
 
 
 def report_target(args):
-    return REPO_ROOT / 'reports' / 'serving.md' if args.report else Path(args.out)
+    if args.report:
+        return REPO_ROOT / 'reports' / 'serving.md'
+    return Path(args.out) if args.out else new_run_dir('loadtest') / 'serving.md'
 
 
 def soak_body_limit():
