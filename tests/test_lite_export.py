@@ -92,27 +92,17 @@ def test_compare_faces_tolerates_only_faces_on_the_threshold():
     assert not compare_faces([face], [dict(face, confidence=0.89)], confs_threshold=0.6)['passed']
 
 
-def test_crowd_detector_with_its_stride4_level_exports_and_verifies(tmp_path):
-    """The round-3 mobile_crowd architecture (PyramidBoxLiteCrowd: top-down fusion + stride-4 head) from its
-    committed training checkpoint: Paddle-Lite opt converts it for ARM and x86, and the x86 .nb gives the
-    faces Paddle Inference gives."""
-    import paddle
-    from maskhub.config import load_builtin_config
+def test_committed_mobile_crowd_bundle_is_the_shipped_model(tmp_path):
+    """The Paddle-Lite bundle committed for phones (lite_export/bundles/mobile_crowd: ARM .nb for apps, x86 .nb
+    to check them) gives the faces that the shipped mobile_crowd hub module gives through Paddle Inference:
+    a retrained model without a re-exported bundle fails here."""
     from maskhub.data.paths import REPO_ROOT
-    from maskhub.inference.export import save_model_dir
-    from maskhub.models import build_classifier, build_detector
-    checkpoint = REPO_ROOT / 'finetune' / 'checkpoints' / 'mobile_crowd' / 'latest_weights.pdparams'
-    config = load_builtin_config('pyramidbox_lite_crowd')
-    detector, classifier = build_detector(config.detector), build_classifier(config.classifier)
-    detector.set_state_dict(paddle.load(str(checkpoint)))
-    classifier.set_state_dict(paddle.load(str(resolve_model_dir('mobile_crowd') / 'classifier.pdparams')))
-    detector.eval(), classifier.eval()
-    model_dir = save_model_dir(config, detector, classifier, tmp_path / 'model')
-    out = tmp_path / 'bundle'
-    export_bundle(str(model_dir), out)
-    app_config = read_app_config(out)
+    committed = REPO_ROOT / 'lite_export' / 'bundles' / 'mobile_crowd'
+    app_config = read_app_config(committed)
     assert [l['stride'] for l in app_config['detector']['priors']['levels']] == [4, 8, 16]
-    assert (out / app_config['files']['arm']['detector']).stat().st_size > 10_000
+    for net in ('detector', 'classifier'):
+        assert (committed / app_config['files']['arm'][net]).stat().st_size > 10_000
+    assert json.loads((committed / 'verification.json').read_text())['passed']
     images = sorted((reference_dir() / 'images').glob('*.jpg'))[:3]
-    report = verify_bundle(out, images=images)
+    report = verify_bundle(committed, images=images, reference=resolve_model_dir('mobile_crowd'), write_report=False)
     assert report['reference_faces'] > 0 and report['passed'], [r for r in report['per_image'] if not r['passed']]

@@ -346,3 +346,20 @@ def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_
     compiled = Teacher(server, tmp_path / 'w.pdparams', runtime='openvino')
     for got, want in zip(compiled(x), (t_loc, t_prob)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
+
+
+def test_training_curves_read_resumed_logs_and_plot(tmp_path):
+    from finetune.curves import logged_losses, plot_run
+    run = tmp_path / 'run'
+    run.mkdir()
+    (run / 'train.log').write_text(
+        '12:00 INFO finetune: epoch 1 iter 25/50 loss 6.0000 (cls 3.0000 loc 3.0000) lr 1e-3 1.0 s/iter\n'
+        '12:01 INFO finetune: epoch 1 iter 50/50 loss 5.0000 (cls 2.5000 loc 2.5000) lr 1e-3 1.0 s/iter\n'
+        '12:02 INFO finetune: resuming run at epoch 1, iteration 25 of 50\n'
+        '12:03 INFO finetune: epoch 1 iter 50/50 loss 4.0000 (cls 2.0000 loc 2.0000) lr 1e-3 1.0 s/iter\n'
+        '12:04 INFO finetune: epoch 2 iter 25/50 loss 3.5000 (cls 2.0000 loc 1.5000) lr 1e-3 1.0 s/iter\n')
+    assert logged_losses(run / 'train.log') == [(25, 6.0, 3.0, 3.0), (50, 4.0, 2.0, 2.0), (75, 3.5, 2.0, 1.5)]
+    recall = {'<16': 0.1, '16-32': 0.5, '32-64': 0.8, 'all': 0.4}
+    (run / 'last.json').write_text('{"history": [{"epoch": 1, "recall": %s}]}' % str(recall).replace("'", '"'))
+    out = plot_run(run, tmp_path / 'curve.png')
+    assert out.stat().st_size > 10_000
