@@ -4,6 +4,9 @@
         --classifier-weights work_dirs/mask_classifier/last.pdparams --config pyramidbox_lite_mobile \
         --name mobile_crowd --out hub_modules/pyramidbox_lite_mobile_crowd_mask/model
 
+    # several checkpoints of one run (e.g. its last epochs): their average is packaged
+    python -m finetune.package --detector-weights RUN/epoch_9.pdparams RUN/epoch_10.pdparams ... --exist-ok ...
+
     # a new hub module: OUT/module.py + OUT/model/, ready for `hub install OUT`
     python -m finetune.package ... --name my_crowd --hub-module my_crowd_mask --out hub_modules/my_crowd_mask
 """
@@ -24,11 +27,25 @@ def load_model_config(name_or_path):
         else load_builtin_config(name_or_path)
 
 
-def load_strict(layer, path):
-    state = paddle.load(str(path))
+def averaged_state(paths):
+    """The element-wise mean of several checkpoints of one run (weight averaging over its last epochs, which
+    evens out the checkpoint-to-checkpoint noise of a short schedule); one path: that checkpoint."""
+    states = [paddle.load(str(p)) for p in paths]
+    keys = set(states[0])
+    for path, state in zip(paths[1:], states[1:]):
+        if set(state) != keys or any(list(state[k].shape) != list(states[0][k].shape) for k in keys):
+            raise ValueError('%s does not hold the same parameters as %s: cannot average them' % (path, paths[0]))
+    if len(states) == 1:
+        return states[0]
+    return {k: sum(state[k].astype('float32') for state in states) / len(states) for k in keys}
+
+
+def load_strict(layer, paths):
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    state = averaged_state(paths)
     missing = set(layer.state_dict()) - set(state)
     if missing:
-        raise ValueError('%s lacks %s' % (path, sorted(missing)))
+        raise ValueError('%s lacks %s' % (paths[0], sorted(missing)))
     layer.set_state_dict(state)
     return layer
 
@@ -53,8 +70,9 @@ def package_hub_module(detector_weights, classifier_weights, config, name, modul
 
 
 def add_arguments(parser):
-    parser.add_argument('--detector-weights', required=True, metavar='FILE',
-                        help='detector .pdparams, e.g. work_dirs/NAME/epoch_K.pdparams')
+    parser.add_argument('--detector-weights', required=True, metavar='FILE', nargs='+',
+                        help='detector .pdparams, e.g. work_dirs/NAME/epoch_K.pdparams; several files of one run: '
+                             'their average')
     parser.add_argument('--classifier-weights', required=True, metavar='FILE',
                         help='classifier .pdparams (the shipped one: '
                              'hub_modules/pyramidbox_lite_mobile_mask/model/classifier.pdparams)')
@@ -71,7 +89,8 @@ def add_arguments(parser):
 def run(args):
     from maskhub.commands.common import prepare_out
     from maskhub.errors import UsageError
-    for flag, path in (('--detector-weights', args.detector_weights), ('--classifier-weights', args.classifier_weights)):
+    for flag, path in [('--detector-weights', p) for p in args.detector_weights] + [('--classifier-weights',
+                                                                                   args.classifier_weights)]:
         if not Path(path).is_file():
             raise UsageError('%s %s: file not found' % (flag, path))
     prepare_out(args.out, args.exist_ok)

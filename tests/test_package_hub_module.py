@@ -26,3 +26,25 @@ def test_package_writes_a_hub_module_that_predicts_like_its_weights(tmp_path, ex
     assert [[f[k] for k in ('left', 'top', 'right', 'bottom')] for f in got] == \
         [[f[k] for k in ('left', 'top', 'right', 'bottom')] for f in expected]
     np.testing.assert_allclose([f['confidence'] for f in got], [f['confidence'] for f in expected], atol=1e-5)
+
+
+def test_several_detector_checkpoints_are_averaged(tmp_path, capsys):
+    import paddle
+    from finetune.package import averaged_state
+    mobile = resolve_model_dir('mobile')
+    official = paddle.load(str(mobile / 'detector.pdparams'))
+    doubled = {k: v * 3 for k, v in official.items()}
+    paddle.save(doubled, str(tmp_path / 'b.pdparams'))
+    mean = averaged_state([mobile / 'detector.pdparams', tmp_path / 'b.pdparams'])
+    np.testing.assert_allclose(mean['head8.conf.weight'].numpy(), 2 * official['head8.conf.weight'].numpy(), rtol=1e-6)
+    out = tmp_path / 'model'
+    assert package_main(['--detector-weights', str(mobile / 'detector.pdparams'), str(tmp_path / 'b.pdparams'),
+                         '--classifier-weights', str(mobile / 'classifier.pdparams'), '--config',
+                         'pyramidbox_lite_mobile', '--name', 'avg', '--out', str(out)]) == 0
+    packaged = paddle.load(str(out / 'detector.pdparams'))
+    np.testing.assert_allclose(packaged['head16.loc.bias'].numpy(), 2 * official['head16.loc.bias'].numpy(), rtol=1e-6)
+    paddle.save({k: v for k, v in official.items() if k != 'head8.conf.weight'}, str(tmp_path / 'c.pdparams'))
+    assert package_main(['--detector-weights', str(mobile / 'detector.pdparams'), str(tmp_path / 'c.pdparams'),
+                         '--classifier-weights', str(mobile / 'classifier.pdparams'), '--config',
+                         'pyramidbox_lite_mobile', '--name', 'avg', '--out', str(tmp_path / 'bad')]) == 2
+    assert 'cannot average them' in capsys.readouterr().err
