@@ -254,8 +254,8 @@ class DetectorTask:
     def batches_for(self, epoch, iters, rank, world, start=0):
         return self.batches.epoch(epoch, iters, rank, world, start)
 
-    def forward(self, model, image):
-        """(loc, conf) of the trained levels."""
+    def forward(self, model, image, rows):
+        """(loc, conf) of the trained levels (``rows``: their prior rows in the model's output)."""
         if self.frozen_runtime == 'openvino':
             if paddle.distributed.get_world_size() > 1:
                 raise TrainingError('train.frozen_runtime openvino runs in one process only')
@@ -264,7 +264,6 @@ class DetectorTask:
             loc, conf, _ = self.model.small_face_level(*self.frozen_backbone(image))
             return loc, conf
         loc, conf, _ = model(image)
-        rows = level_rows(image.shape[2], image.shape[3], self.model_config.detector.prior_box, self.loss_levels)
         return loc[:, rows], conf[:, rows]
 
     def loss(self, model, batch):
@@ -272,7 +271,7 @@ class DetectorTask:
         image = paddle.to_tensor(x)
         rows = level_rows(x.shape[2], x.shape[3], self.model_config.detector.prior_box, self.loss_levels)
         labels, targets = labels[:, rows], targets[:, rows]
-        loc, conf = self.forward(model, image)
+        loc, conf = self.forward(model, image, rows)
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels, targets)
         if self.teacher is None:
             return total, cls_loss, loc_loss
