@@ -122,7 +122,7 @@ def evaluate(detector, samples, shrink, recall_score=RECALL_SCORE, score_floor=S
     unreadable = []
     predictions, gt_classification, seconds = predict_samples(detector, samples, shrink, score_floor, classify_floor,
                                                               progress=progress, cache=cache, unreadable=unreadable)
-    kept = readable_samples(samples, {'unreadable_images': [{'path': p} for p, _ in unreadable]})
+    kept = readable_samples(samples, metrics_or_paths={p for p, _ in unreadable})
     metrics = compute_metrics(kept, predictions, gt_classification, recall_score,
                               tuple(detector.config.classifier.labels))
     metrics['unreadable_images'] = [{'path': p, 'error': reason} for p, reason in unreadable]
@@ -132,9 +132,10 @@ def evaluate(detector, samples, shrink, recall_score=RECALL_SCORE, score_floor=S
     return metrics, predictions
 
 
-def readable_samples(samples, metrics):
-    """``samples`` without those ``metrics`` lists as unreadable."""
-    skipped = {item['path'] for item in metrics.get('unreadable_images', [])}
+def readable_samples(samples, metrics_or_paths):
+    """``samples`` without the unreadable ones: those an ``evaluate`` metrics dict lists, or a set of paths."""
+    skipped = ({item['path'] for item in metrics_or_paths.get('unreadable_images', [])}
+               if isinstance(metrics_or_paths, dict) else set(metrics_or_paths))
     return [s for s in samples if s.path not in skipped]
 
 
