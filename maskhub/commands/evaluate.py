@@ -88,9 +88,9 @@ def run(args):
         metrics, predictions = evaluate(detector, samples, shrink, args.recall_score, args.score_floor,
                                         args.classify_floor, progress=not args.no_progress)
         metrics['settings'].update(data=args.data, split=args.split, max_images=args.max_images)
-        out_dir = write_outputs(metrics, predictions, readable_samples(samples, metrics),
-                                out_root / ('shrink_%g' % shrink), '%s on %s, shrink %g' % (detector.name, args.data, shrink))
         unreadable.update((item['path'], item['error']) for item in metrics['unreadable_images'])
+        out_dir = write_outputs(metrics, predictions, readable_samples(samples, unreadable),
+                                out_root / ('shrink_%g' % shrink), '%s on %s, shrink %g' % (detector.name, args.data, shrink))
         print_summary(metrics)
         print('  written to %s' % out_dir)
     for path, reason in unreadable.items():

@@ -118,11 +118,11 @@ def evaluate(detector, samples, shrink, recall_score=RECALL_SCORE, score_floor=S
              classify_floor=CLASSIFY_FLOOR, progress=True, cache=None):
     """-> (metrics dict, predictions). The dict also records the settings it was computed with. Images that
     cannot be decoded are left out of every metric and listed in ``metrics['unreadable_images']``
-    (``readable_samples`` gives the samples the predictions belong to)."""
+    (``readable_samples`` of those paths gives the samples the predictions belong to)."""
     unreadable = []
     predictions, gt_classification, seconds = predict_samples(detector, samples, shrink, score_floor, classify_floor,
                                                               progress=progress, cache=cache, unreadable=unreadable)
-    kept = readable_samples(samples, metrics_or_paths={p for p, _ in unreadable})
+    kept = readable_samples(samples, [p for p, _ in unreadable])
     metrics = compute_metrics(kept, predictions, gt_classification, recall_score,
                               tuple(detector.config.classifier.labels))
     metrics['unreadable_images'] = [{'path': p, 'error': reason} for p, reason in unreadable]
@@ -132,10 +132,9 @@ def evaluate(detector, samples, shrink, recall_score=RECALL_SCORE, score_floor=S
     return metrics, predictions
 
 
-def readable_samples(samples, metrics_or_paths):
-    """``samples`` without the unreadable ones: those an ``evaluate`` metrics dict lists, or a set of paths."""
-    skipped = ({item['path'] for item in metrics_or_paths.get('unreadable_images', [])}
-               if isinstance(metrics_or_paths, dict) else set(metrics_or_paths))
+def readable_samples(samples, unreadable_paths):
+    """``samples`` without those at ``unreadable_paths`` (``metrics['unreadable_images']`` of ``evaluate``)."""
+    skipped = set(unreadable_paths)
     return [s for s in samples if s.path not in skipped]
 
 

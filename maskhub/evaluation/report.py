@@ -160,9 +160,6 @@ def main(argv=None):
 
 
 def run(args):
-    import paddle  # noqa: F401  (importing paddle sets the root logger to WARNING: configure logging after it)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s',
-                        datefmt='%H:%M:%S', force=True)
     models = args.models or available_models()
     if not models:
         from maskhub.errors import UsageError

@@ -61,5 +61,4 @@ def level_rows(input_h, input_w, levels, strides):
 
 
 def num_priors(input_h, input_w, levels):
-    sizes = feature_sizes(input_h, input_w, [s for s, _ in levels])
-    return sum(h * w * len(z) for (h, w), (_, z) in zip(sizes, levels))
+    return sum(cells * len(sizes) for _, sizes, _, cells in level_layout(input_h, input_w, levels))
