@@ -45,16 +45,19 @@ def paired_priors(h, w, student_levels, teacher_levels):
 class Teacher:
     """A frozen detector in eval mode that scores training batches."""
 
-    def __init__(self, detector_config, weights, runtime='dygraph'):
+    def __init__(self, detector_config, weights, runtime='dygraph', precision='fp32'):
         if runtime not in ('dygraph', 'openvino'):
             raise ValueError("teacher runtime must be 'dygraph' or 'openvino', got %r" % (runtime,))
+        if precision != 'fp32' and runtime != 'openvino':
+            raise ValueError('teacher precision %s needs runtime openvino' % precision)
         self.config = detector_config
         self.model = build_detector(detector_config)
         self.model.set_state_dict(paddle.load(str(weights)))
         self.model.eval()
         for p in self.model.parameters():
             p.stop_gradient = True
-        self.compiled = CompiledForward(self.model, self.model.forward) if runtime == 'openvino' else None
+        self.compiled = (CompiledForward(self.model, self.model.forward, precision=precision)
+                         if runtime == 'openvino' else None)
 
     @paddle.no_grad()
     def __call__(self, x):
@@ -67,14 +70,18 @@ def distillation_loss(student_loc, student_conf, teacher_loc, teacher_prob, pair
     """(confidence term, box term), scalar tensors.
 
     Confidence: KL(teacher || student) of the face/background distribution, summed over paired priors and
-    divided by ``num_positives`` (the ground-truth positives, as the multibox loss is). Boxes: smooth-L1 to
+    divided by the larger of ``num_positives`` (the ground-truth positives, as the multibox loss is) and the
+    teacher's expected face count (its face probabilities summed over the paired priors). The second keeps
+    the term bounded on crops with few or no positives, where tens of thousands of background priors would
+    otherwise be summed and divided by one. Boxes: smooth-L1 to
     the teacher's encoded box where the teacher's face probability is at least ``face_threshold``, averaged
     over those priors."""
     s_idx, t_idx = (paddle.to_tensor(v) for v in pairs)
     s_conf = paddle.index_select(student_conf, s_idx, axis=1)
     t_prob = paddle.index_select(teacher_prob, t_idx, axis=1)
     kl = (t_prob * (paddle.log(paddle.clip(t_prob, 1e-8)) - F.log_softmax(s_conf, axis=-1))).sum(-1)
-    conf_term = kl.sum() / max(int(num_positives), 1)
+    expected_faces = float(t_prob[:, :, 1].sum())
+    conf_term = kl.sum() / max(int(num_positives), expected_faces, 1.0)
     confident = (t_prob[:, :, 1] >= face_threshold).astype('float32')
     s_loc = paddle.index_select(student_loc, s_idx, axis=1)
     t_loc = paddle.index_select(teacher_loc, t_idx, axis=1)

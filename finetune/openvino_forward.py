@@ -27,9 +27,10 @@ class _Call(paddle.nn.Layer):
 
 class CompiledForward:
     """``fn(image)`` (a method of ``owner``, a Layer whose weights stay fixed) compiled by OpenVINO: called on
-    an NCHW float32 array (any batch and size), returns its outputs as paddle tensors without gradient."""
+    an NCHW float32 array (any batch and size), returns its outputs as paddle tensors without gradient.
+    ``precision`` 'bf16' trades exactness for speed (for soft targets, where the last digits do not matter)."""
 
-    def __init__(self, owner, fn, threads=None):
+    def __init__(self, owner, fn, threads=None, precision='fp32'):
         frozen = [name for name, p in owner.named_parameters() if not p.stop_gradient]
         if frozen:
             raise ValueError('a compiled forward pass needs frozen weights; trainable: %s' % frozen[:3])
@@ -41,7 +42,7 @@ class CompiledForward:
                         input_spec=[paddle.static.InputSpec([None, 3, None, None], 'float32', 'image')])
         if was_training:
             owner.train()
-        self.runner = OpenVINORunner(prefix, precision='fp32', threads=threads)
+        self.runner = OpenVINORunner(prefix, precision=precision, threads=threads)
 
     def __call__(self, image):
         x = image.numpy() if isinstance(image, paddle.Tensor) else np.asarray(image, np.float32)

@@ -231,19 +231,19 @@ class DetectorTask:
         self.teacher, self.distill = None, t.get('distill')
         if self.distill:
             self.teacher = Teacher(load_builtin_config(self.distill['teacher_config']).detector,
-                                   REPO_ROOT / self.distill['teacher_weights'], self.distill.get('runtime', 'dygraph'))
+                                   REPO_ROOT / self.distill['teacher_weights'], self.distill.get('runtime', 'dygraph'),
+                                   self.distill.get('precision', 'fp32'))
             log.info('distilling from %s (%s)', self.distill['teacher_config'], self.distill['teacher_weights'])
         # loss_levels: only these prior levels (strides) are trained; with frozen_runtime 'openvino' the frozen
-        # backbone runs compiled and only the trainable small-face level runs in dygraph
+        # backbone runs compiled and only what sits on its feature maps (neck and heads) runs in dygraph
         levels = model_config.detector.prior_box
         self.loss_levels = [int(v) for v in t.get('loss_levels', [s for s, _ in levels])]
         self.frozen_runtime, self.frozen_backbone = t.get('frozen_runtime', 'dygraph'), None
         if self.frozen_runtime not in ('dygraph', 'openvino'):
             raise ValueError("train.frozen_runtime must be 'dygraph' or 'openvino', got %r" % self.frozen_runtime)
-        if self.frozen_runtime == 'openvino' and (not hasattr(self.model, 'small_face_level')
-                                                  or self.loss_levels != [levels[0][0]]):
-            raise ValueError('train.frozen_runtime openvino trains only the small-face level of a model that has one: '
-                             'set loss_levels to [%d] with model_config pyramidbox_lite_crowd' % levels[0][0])
+        if self.frozen_runtime == 'openvino' and not hasattr(self.model, 'levels_from_features'):
+            raise ValueError('train.frozen_runtime openvino needs a model whose levels sit on the backbone features '
+                             '(model_config pyramidbox_lite_crowd)')
         self.student_levels = tuple(level for level in levels if level[0] in self.loss_levels)
         self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
@@ -261,8 +261,12 @@ class DetectorTask:
                 raise TrainingError('train.frozen_runtime openvino runs in one process only')
             if self.frozen_backbone is None:      # compiled after the weights are loaded and frozen
                 self.frozen_backbone = CompiledForward(self.model.backbone, self.model.backbone.features)
-            loc, conf, _ = self.model.small_face_level(*self.frozen_backbone(image))
-            return loc, conf
+            features = self.frozen_backbone(image)
+            if self.loss_levels == [self.model_config.detector.prior_box[0][0]]:     # the heads above are not needed
+                loc, conf, _ = self.model.small_face_level(*features)
+                return loc, conf
+            loc, conf, _ = self.model.levels_from_features(*features)
+            return loc[:, rows], conf[:, rows]
         loc, conf, _ = model(image)
         return loc[:, rows], conf[:, rows]
 

@@ -255,6 +255,37 @@ def test_stage2_loss_is_the_multibox_loss_of_the_stride4_rows():
     assert float(full) != pytest.approx(float(want), rel=1e-3)
 
 
+def test_compiled_backbone_gives_the_loss_of_the_dygraph_model_for_any_levels():
+    """frozen_runtime openvino (backbone compiled, neck and heads in dygraph) is the same loss as the whole
+    model in dygraph, for the stride-4 level alone and for all three levels (stage 3 trains the heads too),
+    and the gradient reaches the official heads only when their levels are in the loss."""
+    from finetune.train import DetectorTask, freeze
+    crowd = load_builtin_config('pyramidbox_lite_crowd')
+    paddle.seed(0)
+    model = build_detector(crowd.detector)
+    freeze(model, ['backbone'])
+    model.eval()
+    x = np.random.default_rng(0).random((2, 3, 64, 96)).astype(np.float32)
+    priors = density_priors(64, 96, crowd.detector.prior_box)
+    labels, targets = match_priors(priors, np.float32([[0.2, 0.2, 0.27, 0.3], [0.4, 0.3, 0.9, 0.95]]),
+                                   [False, False], crowd.detector.variances)
+    batch = (x, np.stack([labels] * 2), np.stack([targets] * 2))
+    for levels in ([4], [4, 8, 16]):
+        losses = {}
+        for runtime in ('dygraph', 'openvino'):
+            task = DetectorTask.__new__(DetectorTask)
+            task.model, task.model_config, task.teacher = model, crowd, None
+            task.loss_levels, task.frozen_runtime, task.frozen_backbone = levels, runtime, None
+            total, _, _ = task.loss(model, batch)
+            total.backward()
+            losses[runtime] = float(total)
+            head8_moved = model.head8.conf.weight.grad is not None and float(paddle.abs(model.head8.conf.weight.grad).sum()) > 0
+            assert head8_moved == (8 in levels), (levels, runtime)
+            assert float(paddle.abs(model.head4.conf.weight.grad).sum()) > 0
+            model.clear_gradients()
+        assert losses['openvino'] == pytest.approx(losses['dygraph'], rel=1e-4), levels
+
+
 @needs_data
 def test_resume_mid_epoch_continues_where_it_stopped(tmp_path, monkeypatch):
     """A run stopped after 3 of 6 iterations of epoch 1 and resumed gives the same weights as one that ran
@@ -346,6 +377,26 @@ def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_
     compiled = Teacher(server, tmp_path / 'w.pdparams', runtime='openvino')
     for got, want in zip(compiled(x), (t_loc, t_prob)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
+
+
+def test_distillation_term_stays_bounded_on_crops_without_faces():
+    """With no ground-truth positives the confidence term is divided by the teacher's expected face count, not
+    by one: on a face-free input four times larger (four times the background priors) it stays of the same
+    size instead of growing with the number of priors."""
+    from finetune.distill import distillation_loss, paired_priors
+    crowd = load_builtin_config('pyramidbox_lite_crowd').detector
+    terms = []
+    for h, w in ((64, 64), (128, 128)):
+        pairs = paired_priors(h, w, crowd.prior_box, crowd.prior_box)
+        n = len(density_priors(h, w, crowd.prior_box))
+        t_prob = paddle.to_tensor(np.tile(np.float32([0.99, 0.01]), (1, n, 1)))
+        s_conf = paddle.to_tensor(np.tile(np.float32([0.0, np.log(0.2 / 0.8)]), (1, n, 1)))    # p(face) 0.2
+        loc = paddle.zeros([1, n, 4])
+        kd_conf, _ = distillation_loss(loc, s_conf, loc, t_prob, pairs, num_positives=0)
+        kl = 0.01 * np.log(0.01 / 0.2) + 0.99 * np.log(0.99 / 0.8)
+        assert float(kd_conf) == pytest.approx(kl * n / (0.01 * n), rel=1e-4)
+        terms.append(float(kd_conf))
+    assert terms[1] == pytest.approx(terms[0], rel=1e-4)
 
 
 def test_training_curves_read_resumed_logs_and_plot(tmp_path):

@@ -170,7 +170,10 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
         return cls(detector_config.anchors_per_level)
 
     def detect_levels(self, image):
-        feat4, feat8 = self.backbone.features(image)
+        return self.levels_from_features(*self.backbone.features(image))
+
+    def levels_from_features(self, feat4, feat8):
+        """(loc, conf, landmarks) of all levels from the backbone's two feature maps."""
         outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8)]
         return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
 
