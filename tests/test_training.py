@@ -234,6 +234,25 @@ def test_stage2_trains_only_the_stride4_level_on_the_compiled_backbone(tmp_path)
         assert not np.array_equal(start[name].numpy(), end[name].numpy()), name
 
 
+@needs_data
+def test_stage3_trains_the_heads_and_keeps_the_compiled_backbone(tmp_path):
+    """The stage-3 config (all three levels in the loss, backbone frozen and compiled): a few iterations move
+    the stride-4 level and the official heads, never the backbone."""
+    from finetune.train import load_config, train
+    from maskhub.data.paths import REPO_ROOT
+    cfg = load_config(tiny_train_config(tmp_path, iters=3, every=3, base='mobile_crowd_detector_stage3.yml'))
+    cfg['train']['epochs'] = 1
+    assert cfg['train']['frozen_runtime'] == 'openvino' and cfg['train']['loss_levels'] == [4, 8, 16]
+    history = train(cfg, work_dir=tmp_path / 'run')
+    assert len(history) == 1 and np.isfinite(history[0]['train_loss'])
+    start = paddle.load(str(REPO_ROOT / cfg['init_weights']))
+    end = paddle.load(str(tmp_path / 'run' / 'last.pdparams'))
+    for name in ('backbone.stem1.0.weight', 'backbone.block3.conv1x1.0.weight', 'head8.landmarks.weight'):
+        np.testing.assert_array_equal(start[name].numpy(), end[name].numpy())
+    for name in ('head4.conf.weight', 'head8.conf.weight', 'head16.loc.weight'):
+        assert not np.array_equal(start[name].numpy(), end[name].numpy()), name
+
+
 def test_stage2_loss_is_the_multibox_loss_of_the_stride4_rows():
     from finetune.train import DetectorTask
     from maskhub.models.priors import level_rows
