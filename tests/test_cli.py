@@ -58,7 +58,8 @@ def test_installed_console_script_runs_the_shell_commands_from_any_folder(tmp_pa
     if not script.exists():
         pytest.skip('maskhub is not installed as a console script in this environment')
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    for args, fragment in ((['train', '--config', 'missing.yml'], 'file not found'),
+    (tmp_path / 'incomplete.yml').write_text('name: incomplete\n')     # read by finetune.train.load_config
+    for args, fragment in ((['train', '--config', 'incomplete.yml'], "missing key 'task'"),
                            (['export', '--model', 'no_such_model', '--out', str(tmp_path / 'lite')], 'no_such_model')):
         done = subprocess.run([str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode != 0
