@@ -31,6 +31,7 @@ class DetectorConfig:
     mean_bgr: Tuple[float, float, float] = (0.407843, 0.458824, 0.482353)
     std: float = 0.5
     nms: NMSParams = NMSParams()
+    context_blocks: int = 0     # residual blocks after the stride-4 fusion (PyramidBoxLiteCrowd only)
 
     @property
     def anchors_per_level(self):
@@ -108,7 +109,8 @@ class ModelConfig:
                 architecture=det.pop('architecture'), prior_box=levels,
                 variances=tuple(float(v) for v in det.pop('variances', (0.1, 0.1, 0.2, 0.2))),
                 mean_bgr=tuple(float(v) for v in det.pop('mean_bgr', DetectorConfig.mean_bgr)),
-                std=float(det.pop('std', 0.5)), nms=NMSParams(**det.pop('nms', {})))
+                std=float(det.pop('std', 0.5)), nms=NMSParams(**det.pop('nms', {})),
+                context_blocks=int(det.pop('context_blocks', 0)))
             if det:
                 raise ConfigError('unknown detector keys: %s' % sorted(det))
             cls_raw = dict(raw.get('classifier', {}))
@@ -135,13 +137,16 @@ class ModelConfig:
 
     def to_dict(self):
         d = self.detector
+        detector = {'architecture': d.architecture,
+                    'prior_box': [{'stride': s, 'sizes': list(z)} for s, z in d.prior_box],
+                    'variances': list(d.variances), 'mean_bgr': list(d.mean_bgr), 'std': d.std,
+                    'nms': dict(score_threshold=d.nms.score_threshold, nms_top_k=d.nms.nms_top_k,
+                                iou_threshold=d.nms.iou_threshold, keep_top_k=d.nms.keep_top_k)}
+        if d.context_blocks:
+            detector['context_blocks'] = d.context_blocks
         return {
             'name': self.name, 'description': self.description,
-            'detector': {'architecture': d.architecture,
-                         'prior_box': [{'stride': s, 'sizes': list(z)} for s, z in d.prior_box],
-                         'variances': list(d.variances), 'mean_bgr': list(d.mean_bgr), 'std': d.std,
-                         'nms': dict(score_threshold=d.nms.score_threshold, nms_top_k=d.nms.nms_top_k,
-                                     iou_threshold=d.nms.iou_threshold, keep_top_k=d.nms.keep_top_k)},
+            'detector': detector,
             'classifier': {'architecture': self.classifier.architecture, 'input_size': self.classifier.input_size,
                            'crop_context': self.classifier.crop_context, 'labels': list(self.classifier.labels)},
             'defaults': {'shrink': self.defaults.shrink, 'confs_threshold': self.defaults.confs_threshold,

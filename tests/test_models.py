@@ -9,8 +9,8 @@ from maskhub.models import build_classifier, build_detector
 from maskhub.models.priors import density_priors, feature_sizes, num_priors
 
 
-@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_server',
-                                  'pyramidbox_lite_server_two_scale'])
+@pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_crowd_context',
+                                  'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -91,8 +91,9 @@ def test_priors_are_clamped_and_ordered():
     np.testing.assert_allclose(priors[2], [0, 0, 1, 1])                # size 32 clamped
 
 
-def test_config_round_trip(tmp_path):
-    config = load_builtin_config('pyramidbox_lite_server')
+@pytest.mark.parametrize('name', ['pyramidbox_lite_server', 'pyramidbox_lite_crowd_context'])
+def test_config_round_trip(tmp_path, name):
+    config = load_builtin_config(name)
     config.to_yaml(tmp_path / 'model.yml')
     assert ModelConfig.from_yaml(tmp_path / 'model.yml') == config
 
@@ -142,10 +143,38 @@ def test_crowd_detector_adds_a_stride4_level_to_the_official_network():
     np.testing.assert_allclose(sides, [4, 8], atol=1e-4)
 
 
-def test_crowd_detector_compute_is_within_one_and_a_half_mobile():
-    macs = {name: paddle.flops(build_detector(load_builtin_config(name).detector), [1, 3, 240, 320])
-            for name in ('pyramidbox_lite_mobile', 'pyramidbox_lite_crowd')}
-    assert 1.0 < macs['pyramidbox_lite_crowd'] / macs['pyramidbox_lite_mobile'] <= 1.5, macs
+@pytest.mark.parametrize('name', ['pyramidbox_lite_crowd', 'pyramidbox_lite_crowd_context'])
+def test_crowd_detector_compute_is_within_one_and_a_half_mobile(name):
+    macs = {n: paddle.flops(build_detector(load_builtin_config(n).detector), [1, 3, 240, 320])
+            for n in ('pyramidbox_lite_mobile', name)}
+    assert 1.0 < macs[name] / macs['pyramidbox_lite_mobile'] <= 1.5, macs
+
+
+def test_context_blocks_start_as_the_identity_and_then_change_the_stride4_level():
+    """The stride-4 context blocks are new layers whose pointwise conv starts at zero: a crowd network with them
+    gives exactly the outputs of the one without (so round-3 weights load as a starting point); once a block's
+    weights move, only the stride-4 rows change."""
+    plain_cfg, context_cfg = load_builtin_config('pyramidbox_lite_crowd'), load_builtin_config('pyramidbox_lite_crowd_context')
+    assert context_cfg.detector.context_blocks == 4 and plain_cfg.detector.context_blocks == 0
+    assert context_cfg.detector.prior_box == plain_cfg.detector.prior_box
+    paddle.seed(1)
+    plain, context = build_detector(plain_cfg.detector), build_detector(context_cfg.detector)
+    new = set(context.state_dict()) - set(plain.state_dict())
+    assert len(new) == 16 and all(k.startswith('fusion4.context.') for k in new)
+    context.set_state_dict(plain.state_dict())
+    plain.eval(), context.eval()
+    h, w = 90, 122
+    x = paddle.rand([1, 3, h, w])
+    with paddle.no_grad():
+        before = [t.numpy() for t in plain(x)]
+        np.testing.assert_array_equal(context(x)[0].numpy(), before[0])
+        np.testing.assert_array_equal(context(x)[1].numpy(), before[1])
+        pointwise = context.fusion4.context[2].pointwise.weight
+        pointwise.set_value(np.full(pointwise.shape, 0.05, np.float32))
+        after = context(x)[1].numpy()
+    fine = num_priors(h, w, context_cfg.detector.prior_box[:1])
+    assert np.abs(after[:, :fine] - before[1][:, :fine]).max() > 1e-3
+    np.testing.assert_array_equal(after[:, fine:], before[1][:, fine:])
 
 
 def test_crowd_config_rejects_other_strides():
