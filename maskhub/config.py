@@ -113,6 +113,8 @@ class ModelConfig:
                 context_blocks=int(det.pop('context_blocks', 0)))
             if det:
                 raise ConfigError('unknown detector keys: %s' % sorted(det))
+            if detector.context_blocks < 0:
+                raise ConfigError('context_blocks must be >= 0, got %d' % detector.context_blocks)
             cls_raw = dict(raw.get('classifier', {}))
             if 'labels' in cls_raw:
                 cls_raw['labels'] = tuple(cls_raw['labels'])

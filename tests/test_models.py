@@ -177,6 +177,18 @@ def test_context_blocks_start_as_the_identity_and_then_change_the_stride4_level(
     np.testing.assert_array_equal(after[:, fine:], before[1][:, fine:])
 
 
+def test_context_blocks_are_refused_where_they_cannot_be_built():
+    for name in ('pyramidbox_lite_mobile', 'pyramidbox_lite_server'):
+        raw = load_builtin_config(name).to_dict()
+        raw['detector']['context_blocks'] = 2
+        with pytest.raises(ValueError, match='context_blocks needs architecture PyramidBoxLiteCrowd'):
+            build_detector(ModelConfig.from_dict(raw).detector)
+    raw = load_builtin_config('pyramidbox_lite_crowd').to_dict()
+    raw['detector']['context_blocks'] = -1
+    with pytest.raises(ValueError, match='context_blocks must be >= 0'):
+        ModelConfig.from_dict(raw)
+
+
 def test_crowd_config_rejects_other_strides():
     raw = load_builtin_config('pyramidbox_lite_crowd').to_dict()
     raw['detector']['prior_box'] = raw['detector']['prior_box'][1:]

@@ -91,6 +91,14 @@ class Backbone(nn.Layer):
         return feat4, self.block3(self.block2(self.block1(x)))
 
 
+def no_context_blocks(arch, detector_config):
+    """Only PyramidBoxLiteCrowd has a stride-4 fusion to put context blocks after: refuse the key elsewhere
+    instead of building a network without the blocks the config asks for."""
+    if detector_config.context_blocks:
+        raise ValueError('%s has no stride-4 fusion: context_blocks needs architecture PyramidBoxLiteCrowd'
+                         % arch.__name__)
+
+
 class PyramidBoxLiteMobile(nn.Layer):
     """The official mobile detector: heads at stride 8 (3 anchors) and stride 16 (2 anchors, strided conv)."""
 
@@ -102,6 +110,7 @@ class PyramidBoxLiteMobile(nn.Layer):
 
     @classmethod
     def from_config(cls, detector_config):
+        no_context_blocks(cls, detector_config)
         return cls(detector_config.anchors_per_level)
 
     def forward(self, image):
@@ -231,6 +240,7 @@ class PyramidBoxLiteServer(PyramidBoxLiteMobile):
 
     @classmethod
     def from_config(cls, detector_config):
+        no_context_blocks(cls, detector_config)
         return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box))
 
     @staticmethod
