@@ -235,16 +235,18 @@ class DetectorTask:
                                    self.distill.get('precision', 'fp32'))
             log.info('distilling from %s (%s)', self.distill['teacher_config'], self.distill['teacher_weights'])
         # loss_levels: only these prior levels (strides) are trained; with frozen_runtime 'openvino' the frozen
-        # backbone runs compiled and only what sits on its feature maps (neck and heads) runs in dygraph
+        # backbone runs compiled and only what sits on its feature maps (neck and heads) runs in dygraph;
+        # without it every level trains (a server's levels repeat strides across its pyramid scales)
         levels = model_config.detector.prior_box
-        self.loss_levels = [int(v) for v in t.get('loss_levels', [s for s, _ in levels])]
+        self.loss_levels = [int(v) for v in t['loss_levels']] if 'loss_levels' in t else None
         self.frozen_runtime, self.frozen_backbone = t.get('frozen_runtime', 'dygraph'), None
         if self.frozen_runtime not in ('dygraph', 'openvino'):
             raise ValueError("train.frozen_runtime must be 'dygraph' or 'openvino', got %r" % self.frozen_runtime)
         if self.frozen_runtime == 'openvino' and not hasattr(self.model, 'levels_from_features'):
             raise ValueError('train.frozen_runtime openvino needs a model whose levels sit on the backbone features '
                              '(model_config pyramidbox_lite_crowd)')
-        self.student_levels = tuple(level for level in levels if level[0] in self.loss_levels)
+        self.student_levels = (levels if self.loss_levels is None
+                               else tuple(level for level in levels if level[0] in self.loss_levels))
         self.val_shrink = float(d.get('val_shrink', 1.0))
         per_source = int(d.get('val_images_per_source', 16))
         self.val = [s for src in d.get('val', ['wider', 'mask'])
@@ -273,7 +275,8 @@ class DetectorTask:
     def loss(self, model, batch):
         x, labels, targets = batch
         image = paddle.to_tensor(x)
-        rows = level_rows(x.shape[2], x.shape[3], self.model_config.detector.prior_box, self.loss_levels)
+        rows = (slice(None) if self.loss_levels is None
+                else level_rows(x.shape[2], x.shape[3], self.model_config.detector.prior_box, self.loss_levels))
         labels, targets = labels[:, rows], targets[:, rows]
         loc, conf = self.forward(model, image, rows)
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels, targets)
@@ -332,8 +335,13 @@ def train(cfg, resume=False, epochs=None, work_dir=None):
     task = TASKS[cfg['task']](cfg, model_config)
     model = task.model
     if cfg.get('init_weights') and not resume:
-        loaded, skipped = load_matching_weights(model, REPO_ROOT / cfg['init_weights'])
-        log.info('init from %s: %d tensors loaded, %d left at random init %s', cfg['init_weights'],
+        # one file, or a list: each later file overrides the tensors it holds
+        sources = [cfg['init_weights']] if isinstance(cfg['init_weights'], str) else list(cfg['init_weights'])
+        loaded = set()
+        for source in sources:
+            loaded.update(load_matching_weights(model, REPO_ROOT / source)[0])
+        skipped = sorted(set(model.state_dict()) - loaded)
+        log.info('init from %s: %d tensors loaded, %d left at random init %s', ', '.join(sources),
                  len(loaded), len(skipped), skipped)
         background_prior_init(model, skipped)
     t = cfg['train']

@@ -102,9 +102,6 @@ class ModelConfig:
         try:
             det = dict(raw['detector'])
             levels = tuple((int(l['stride']), tuple(float(s) for s in l['sizes'])) for l in det.pop('prior_box'))
-            strides = [s for s, _ in levels]
-            if strides != sorted(strides):
-                raise ConfigError('prior_box levels must have non-decreasing strides, got %s' % strides)
             detector = DetectorConfig(
                 architecture=det.pop('architecture'), prior_box=levels,
                 variances=tuple(float(v) for v in det.pop('variances', (0.1, 0.1, 0.2, 0.2))),

@@ -92,17 +92,18 @@ def test_compare_faces_tolerates_only_faces_on_the_threshold():
     assert not compare_faces([face], [dict(face, confidence=0.89)], confs_threshold=0.6)['passed']
 
 
-def test_committed_mobile_crowd_bundle_is_the_shipped_model(tmp_path):
-    """The Paddle-Lite bundle committed for phones (lite_export/bundles/mobile_crowd: ARM .nb for apps, x86 .nb
-    to check them) gives the faces that the shipped mobile_crowd hub module gives through Paddle Inference:
-    a retrained model without a re-exported bundle fails here."""
+@pytest.mark.parametrize('model, strides', [('mobile_crowd', [4, 8, 16]), ('server', [2, 4, 8, 4, 8, 16, 8, 16, 32])])
+def test_committed_bundle_is_the_shipped_model(model, strides):
+    """The Paddle-Lite bundles committed in lite_export/bundles (ARM .nb for apps, x86 .nb to check them) give
+    the faces that the shipped hub module gives through Paddle Inference: a retrained model without a
+    re-exported bundle fails here."""
     from maskhub.data.paths import REPO_ROOT
-    committed = REPO_ROOT / 'lite_export' / 'bundles' / 'mobile_crowd'
+    committed = REPO_ROOT / 'lite_export' / 'bundles' / model
     app_config = read_app_config(committed)
-    assert [l['stride'] for l in app_config['detector']['priors']['levels']] == [4, 8, 16]
+    assert [l['stride'] for l in app_config['detector']['priors']['levels']] == strides
     for net in ('detector', 'classifier'):
         assert (committed / app_config['files']['arm'][net]).stat().st_size > 10_000
     assert json.loads((committed / 'verification.json').read_text())['passed']
     images = sorted((reference_dir() / 'images').glob('*.jpg'))[:3]
-    report = verify_bundle(committed, images=images, reference=resolve_model_dir('mobile_crowd'), write_report=False)
+    report = verify_bundle(committed, images=images, reference=resolve_model_dir(model), write_report=False)
     assert report['reference_faces'] > 0 and report['passed'], [r for r in report['per_image'] if not r['passed']]

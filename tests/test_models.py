@@ -10,7 +10,8 @@ from maskhub.models.priors import density_priors, feature_sizes, num_priors
 
 
 @pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_crowd_context',
-                                  'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale'])
+                                  'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale',
+                                  'pyramidbox_lite_server_crowd', 'pyramidbox_lite_server_crowd_two_scale'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -23,52 +24,67 @@ def test_detector_outputs_one_row_per_prior(name):
     assert density_priors(h, w, config.detector.prior_box).shape == (p, 4)
 
 
-def test_server_detector_shares_mobile_weights():
-    mobile = build_detector(load_builtin_config('pyramidbox_lite_mobile').detector).state_dict()
-    server = build_detector(load_builtin_config('pyramidbox_lite_server').detector).state_dict()
-    shared = [k for k in mobile if k in server and tuple(server[k].shape) == tuple(mobile[k].shape)]
-    assert len(shared) == len(mobile) == len(server)
+SERVER_CONFIGS = [('pyramidbox_lite_server', 'pyramidbox_lite_mobile'),
+                  ('pyramidbox_lite_server_two_scale', 'pyramidbox_lite_mobile'),
+                  ('pyramidbox_lite_server_crowd', 'pyramidbox_lite_crowd'),
+                  ('pyramidbox_lite_server_crowd_two_scale', 'pyramidbox_lite_crowd')]
 
 
-SERVER_CONFIGS = ['pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale']
+@pytest.mark.parametrize('name, base', SERVER_CONFIGS)
+def test_server_detector_shares_its_base_network_weights(name, base):
+    base_state = build_detector(load_builtin_config(base).detector).state_dict()
+    server = build_detector(load_builtin_config(name).detector).state_dict()
+    shared = [k for k in base_state if k in server and tuple(server[k].shape) == tuple(base_state[k].shape)]
+    assert len(shared) == len(base_state) == len(server)
 
 
-@pytest.mark.parametrize('name', SERVER_CONFIGS)
-def test_server_is_the_mobile_network_on_an_image_pyramid(name):
-    """Server rows = mobile rows on the 2x-upsampled input (stride 4/8 priors, half-size anchors), then on
-    the input, then (three-scale config) on the 2x2-average-pooled input; its priors for the input size
-    line up with the priors of each scale's run."""
+@pytest.mark.parametrize('name, base', SERVER_CONFIGS)
+def test_server_is_its_base_network_on_an_image_pyramid(name, base):
+    """Server rows = base-network rows on the 2x-upsampled input (half the strides, half-size anchors),
+    then on the input, then (three-scale configs) on the 2x2-average-pooled input; its priors for the
+    input size line up with the priors of each scale's run."""
     import paddle.nn.functional as F
-    mobile_cfg = load_builtin_config('pyramidbox_lite_mobile').detector
+    base_cfg = load_builtin_config(base).detector
     server_cfg = load_builtin_config(name).detector
     paddle.seed(1)
-    mobile = build_detector(mobile_cfg)
+    base_net = build_detector(base_cfg)
     server = build_detector(server_cfg)
-    server.set_state_dict(mobile.state_dict())
-    mobile.eval(), server.eval()
+    server.set_state_dict(base_net.state_dict())
+    base_net.eval(), server.eval()
     h, w = 46, 62
     x = paddle.rand([1, 3, h, w])
     inputs = {2.0: F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False), 1.0: x,
               0.5: F.avg_pool2d(x, 2, stride=2)}
-    assert server.scales == tuple(8.0 / stride for stride, _ in server_cfg.prior_box[::2])
+    n = len(base_cfg.prior_box)
+    assert server.scales == tuple(base_cfg.prior_box[0][0] / stride for stride, _ in server_cfg.prior_box[::n])
     with paddle.no_grad():
-        per_scale = [mobile(inputs[scale]) for scale in server.scales]
+        per_scale = [base_net(inputs[scale]) for scale in server.scales]
         both = server(x)
     for i in range(3):
         np.testing.assert_allclose(both[i].numpy(), np.concatenate([o[i].numpy() for o in per_scale], axis=1),
                                    rtol=1e-5, atol=1e-5)
     server_priors, start = density_priors(h, w, server_cfg.prior_box), 0
     for scale in server.scales:
-        own = density_priors(int(h * scale), int(w * scale), mobile_cfg.prior_box)
+        own = density_priors(int(h * scale), int(w * scale), base_cfg.prior_box)
         np.testing.assert_allclose(server_priors[start:start + len(own)], own, atol=1e-6)
         start += len(own)
     assert start == len(server_priors)
 
 
-def test_server_config_must_pair_its_levels_by_scale():
-    raw = load_builtin_config('pyramidbox_lite_server').to_dict()
-    raw['detector']['prior_box'] = [{'stride': 4, 'sizes': [4, 8, 16]}, {'stride': 16, 'sizes': [64, 96]}]
+@pytest.mark.parametrize('name, strides', [('pyramidbox_lite_server', (4, 16)),
+                                            ('pyramidbox_lite_server_crowd', (2, 4, 8, 4, 8, 32)),
+                                            ('pyramidbox_lite_server_crowd', (2, 4, 8, 2, 4, 8))])
+def test_server_config_must_group_its_levels_by_scale(name, strides):
+    raw = load_builtin_config(name).to_dict()
+    raw['detector']['prior_box'] = [{'stride': s, 'sizes': [8, 16]} for s in strides]
     with pytest.raises(ValueError, match='image pyramid'):
+        build_detector(ModelConfig.from_dict(raw).detector)
+
+
+def test_mobile_config_must_have_the_official_strides():
+    raw = load_builtin_config('pyramidbox_lite_mobile').to_dict()
+    raw['detector']['prior_box'] = raw['detector']['prior_box'][::-1]
+    with pytest.raises(ValueError, match=r'strides \(8, 16\)'):
         build_detector(ModelConfig.from_dict(raw).detector)
 
 

@@ -253,6 +253,29 @@ def test_stage3_trains_the_heads_and_keeps_the_compiled_backbone(tmp_path):
         assert not np.array_equal(start[name].numpy(), end[name].numpy()), name
 
 
+@needs_data
+def test_crowd_server_trains_every_level_of_both_paths_from_two_init_files(tmp_path):
+    """The crowd-server config: init = mobile_crowd's detector with the round-2 server's block3 and heads laid
+    over it (the later file wins); a few iterations on the two-scale graph (levels repeat strides across the
+    scales) move block3, the heads and the stride-4 level, never the frozen stem."""
+    from finetune.train import load_config, train
+    from maskhub.data.paths import REPO_ROOT
+    cfg = load_config(tiny_train_config(tmp_path, iters=2, every=2, base='server_crowd_detector.yml'))
+    cfg['train']['epochs'] = 1
+    crowd_init, server_init = (paddle.load(str(REPO_ROOT / p)) for p in cfg['init_weights'])
+    assert 'loss_levels' not in cfg['train']
+    history = train(cfg, work_dir=tmp_path / 'run')
+    assert len(history) == 1 and np.isfinite(history[0]['train_loss'])
+    end = paddle.load(str(tmp_path / 'run' / 'last.pdparams'))
+    np.testing.assert_array_equal(end['backbone.stem1.0.weight'].numpy(), server_init['backbone.stem1.0.weight'].numpy())
+    for name in ('backbone.block3.conv1x1.0.weight', 'head8.conf.weight', 'head4.conf.weight', 'fusion4.smooth.0.weight'):
+        start = server_init if name in server_init else crowd_init
+        assert not np.array_equal(start[name].numpy(), end[name].numpy()), name
+        if name in server_init:          # started from the server's tensor, not mobile_crowd's
+            between_inits = np.abs(server_init[name].numpy() - crowd_init[name].numpy()).max()
+            assert np.abs(end[name].numpy() - start[name].numpy()).max() < between_inits / 2, name
+
+
 def test_stage2_loss_is_the_multibox_loss_of_the_stride4_rows():
     from finetune.train import DetectorTask
     from maskhub.models.priors import level_rows

@@ -4,9 +4,13 @@
 the op graph in ``shared/official_pyramidbox_lite/detector.json``. BatchNorm is folded into the
 convolution weights of the published model, so every conv carries a bias and no BN layer exists.
 
-``PyramidBoxLiteServer`` spends more compute for small faces: the same network (same parameter
-names, so mobile weights load unchanged) also runs on the 2x-upsampled input, which adds stride-4
-and stride-8 levels with half-size anchors, and optionally on the half-size input for large faces.
+``PyramidBoxLiteCrowd`` (maskhub ``mobile_crowd``) adds a stride-4 level for small faces.
+
+The servers spend more compute for small faces: ``ImagePyramid`` runs a base network (same parameter
+names, so its weights load unchanged) also on the 2x-upsampled input, which adds levels at half the
+strides with half-size anchors, and optionally on the half-size input for large faces:
+``PyramidBoxLiteServer`` on the mobile network (round 2), ``PyramidBoxLiteCrowdServer`` on
+``PyramidBoxLiteCrowd`` (the shipped ``server``).
 
 Outputs of ``forward``: ``loc`` [N, P, 4], ``conf`` [N, P, 2] (logits), ``landmarks`` [N, P, 10],
 with priors ordered level by level (smallest stride first), cell by cell, anchor by anchor.
@@ -111,6 +115,9 @@ class PyramidBoxLiteMobile(nn.Layer):
     @classmethod
     def from_config(cls, detector_config):
         no_context_blocks(cls, detector_config)
+        strides = tuple(s for s, _ in detector_config.prior_box)
+        if strides != (8, 16):
+            raise ValueError('PyramidBoxLiteMobile needs prior levels at strides (8, 16), got %s' % (strides,))
         return cls(detector_config.anchors_per_level)
 
     def forward(self, image):
@@ -208,40 +215,33 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
         return self.head4(self.fusion4(feat4, feat8))
 
 
-class PyramidBoxLiteServer(PyramidBoxLiteMobile):
-    """Server detector: the mobile network run on an image pyramid with shared weights.
+class ImagePyramid:
+    """Runs a base network on an image pyramid with shared weights (mixed in before the base class).
 
-    Each pyramid scale is one pair of prior levels in the config, at strides (8 / scale, 16 / scale).
-    The 2x path (bilinear upsampling) acts as stride-4 and stride-8 levels of the input with half-size
-    anchors (4-16 px and 32-48 px): faces of 4-16 px get a feature grid and anchors fine enough for
-    them, where the mobile network's smallest prior is 8 px on a stride-8 grid (why it misses most
-    small faces at shrink 0.5). The 1x path is the mobile network itself. An optional 0.5x path
-    (2x2 average pooling, rounding up like the network's own stride-2 convs) adds anchors of
-    128-192 px at strides 16 and 32 for faces larger than the mobile network's 96 px priors.
-    Outputs: the levels of each scale, largest scale first. Same parameters as the mobile network;
-    compute is the sum of the scales squared (2x + 1x: 5x the mobile network).
+    Each pyramid scale contributes one group of prior levels in the config: the base network's levels at
+    strides ``base stride / scale``, largest scale first. The 2x path (bilinear upsampling) gives faces of
+    4-16 px a feature grid and anchors fine enough for them; the 1x path is the base network itself; an
+    optional 0.5x path (2x2 average pooling, rounding up like the network's own stride-2 convs) adds
+    anchors for faces larger than the base network's. Same parameters as the base network; compute is the
+    base network's times the sum of the scales squared.
     """
 
     SCALES = (2.0, 1.0, 0.5)
+    BASE_STRIDES = ()
 
-    def __init__(self, anchors_per_level=(3, 2, 3, 2), level_strides=(4, 8, 8, 16)):
-        stride_pairs = list(zip(level_strides[::2], level_strides[1::2]))
-        anchor_pairs = set(zip(anchors_per_level[::2], anchors_per_level[1::2]))
-        scales = tuple(8.0 / fine for fine, _ in stride_pairs)
-        if (len(level_strides) != len(anchors_per_level) or len(anchors_per_level) % 2 or len(anchor_pairs) != 1
-                or any(coarse != 2 * fine for fine, coarse in stride_pairs)
-                or not set(scales) <= set(self.SCALES) or len(set(scales)) != len(scales)):
-            raise ValueError('the server runs one network on an image pyramid: its prior levels must come in pairs '
-                             'at strides (8/scale, 16/scale) for distinct scales in %s, each pair with the '
-                             "mobile network's anchors; got strides %s with %s anchors per level"
-                             % (self.SCALES, tuple(level_strides), tuple(anchors_per_level)))
-        super().__init__(anchors_per_level[:2])
-        self.scales = scales
-
-    @classmethod
-    def from_config(cls, detector_config):
-        no_context_blocks(cls, detector_config)
-        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box))
+    def _pyramid_scales(self, anchors_per_level, level_strides):
+        n = len(self.BASE_STRIDES)
+        groups = [tuple(level_strides[i:i + n]) for i in range(0, len(level_strides), n)]
+        anchor_groups = {tuple(anchors_per_level[i:i + n]) for i in range(0, len(anchors_per_level), n)}
+        scales = tuple(self.BASE_STRIDES[0] / group[0] for group in groups)
+        if (len(level_strides) != len(anchors_per_level) or not groups or len(level_strides) % n
+                or len(anchor_groups) != 1 or not set(scales) <= set(self.SCALES) or len(set(scales)) != len(scales)
+                or any(tuple(s * scale for s in group) != self.BASE_STRIDES for group, scale in zip(groups, scales))):
+            raise ValueError('the server runs one network on an image pyramid: its prior levels must come in groups '
+                             'at strides %s / scale for distinct scales in %s, each group with the same anchors; '
+                             'got strides %s with %s anchors per level'
+                             % (self.BASE_STRIDES, self.SCALES, tuple(level_strides), tuple(anchors_per_level)))
+        return scales, anchors_per_level[:n]
 
     @staticmethod
     def rescale(image, scale):
@@ -254,3 +254,39 @@ class PyramidBoxLiteServer(PyramidBoxLiteMobile):
     def forward(self, image):
         outs = [self.detect_levels(self.rescale(image, scale)) for scale in self.scales]
         return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+
+
+class PyramidBoxLiteServer(ImagePyramid, PyramidBoxLiteMobile):
+    """Server detector: the mobile network on an image pyramid (levels in pairs at strides 8/scale,
+    16/scale). Its 2x path acts as stride-4 and stride-8 levels of the input with half-size anchors
+    (4-16 px and 32-48 px), where the mobile network's smallest prior is 8 px on a stride-8 grid."""
+
+    BASE_STRIDES = (8, 16)
+
+    def __init__(self, anchors_per_level=(3, 2, 3, 2), level_strides=(4, 8, 8, 16)):
+        scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
+        PyramidBoxLiteMobile.__init__(self, base_anchors)
+        self.scales = scales
+
+    @classmethod
+    def from_config(cls, detector_config):
+        no_context_blocks(cls, detector_config)
+        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box))
+
+
+class PyramidBoxLiteCrowdServer(ImagePyramid, PyramidBoxLiteCrowd):
+    """Server detector on the mobile_crowd network: its three levels (strides 4, 8, 16) on each scale of an
+    image pyramid, so the 2x path has mobile_crowd's stride-4 level at stride 2 of the input. The
+    parameters are mobile_crowd's: its weights load as they are."""
+
+    BASE_STRIDES = (4, 8, 16)
+
+    def __init__(self, anchors_per_level=(2, 3, 2, 2, 3, 2), level_strides=(2, 4, 8, 4, 8, 16), context_blocks=0):
+        scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
+        PyramidBoxLiteCrowd.__init__(self, base_anchors, context_blocks=context_blocks)
+        self.scales = scales
+
+    @classmethod
+    def from_config(cls, detector_config):
+        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box),
+                   context_blocks=detector_config.context_blocks)
