@@ -114,11 +114,16 @@ class PyramidBoxLiteMobile(nn.Layer):
 
     @classmethod
     def from_config(cls, detector_config):
-        no_context_blocks(cls, detector_config)
         strides = tuple(s for s, _ in detector_config.prior_box)
         if strides != (8, 16):
             raise ValueError('PyramidBoxLiteMobile needs prior levels at strides (8, 16), got %s' % (strides,))
-        return cls(detector_config.anchors_per_level)
+        return cls(detector_config.anchors_per_level, **cls.base_options(detector_config))
+
+    @classmethod
+    def base_options(cls, detector_config):
+        """Constructor options, other than the anchors, that the config sets."""
+        no_context_blocks(cls, detector_config)
+        return {}
 
     def forward(self, image):
         return self.detect_levels(image)
@@ -200,7 +205,11 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
         strides = tuple(s for s, _ in detector_config.prior_box)
         if strides != (4, 8, 16):
             raise ValueError('PyramidBoxLiteCrowd needs prior levels at strides (4, 8, 16), got %s' % (strides,))
-        return cls(detector_config.anchors_per_level, context_blocks=detector_config.context_blocks)
+        return cls(detector_config.anchors_per_level, **cls.base_options(detector_config))
+
+    @classmethod
+    def base_options(cls, detector_config):
+        return {'context_blocks': detector_config.context_blocks}
 
     def detect_levels(self, image):
         return self.levels_from_features(*self.backbone.features(image))
@@ -228,6 +237,16 @@ class ImagePyramid:
 
     SCALES = (2.0, 1.0, 0.5)
     BASE_STRIDES = ()
+
+    def __init__(self, anchors_per_level, level_strides, **base_options):
+        scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
+        super().__init__(base_anchors, **base_options)
+        self.scales = scales
+
+    @classmethod
+    def from_config(cls, detector_config):
+        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box),
+                   **cls.base_options(detector_config))
 
     def _pyramid_scales(self, anchors_per_level, level_strides):
         n = len(self.BASE_STRIDES)
@@ -263,16 +282,6 @@ class PyramidBoxLiteServer(ImagePyramid, PyramidBoxLiteMobile):
 
     BASE_STRIDES = (8, 16)
 
-    def __init__(self, anchors_per_level=(3, 2, 3, 2), level_strides=(4, 8, 8, 16)):
-        scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
-        PyramidBoxLiteMobile.__init__(self, base_anchors)
-        self.scales = scales
-
-    @classmethod
-    def from_config(cls, detector_config):
-        no_context_blocks(cls, detector_config)
-        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box))
-
 
 class PyramidBoxLiteCrowdServer(ImagePyramid, PyramidBoxLiteCrowd):
     """Server detector on the mobile_crowd network: its three levels (strides 4, 8, 16) on each scale of an
@@ -280,13 +289,3 @@ class PyramidBoxLiteCrowdServer(ImagePyramid, PyramidBoxLiteCrowd):
     parameters are mobile_crowd's: its weights load as they are."""
 
     BASE_STRIDES = (4, 8, 16)
-
-    def __init__(self, anchors_per_level=(2, 3, 2, 2, 3, 2), level_strides=(2, 4, 8, 4, 8, 16), context_blocks=0):
-        scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
-        PyramidBoxLiteCrowd.__init__(self, base_anchors, context_blocks=context_blocks)
-        self.scales = scales
-
-    @classmethod
-    def from_config(cls, detector_config):
-        return cls(detector_config.anchors_per_level, tuple(s for s, _ in detector_config.prior_box),
-                   context_blocks=detector_config.context_blocks)
