@@ -106,6 +106,8 @@ def no_context_blocks(arch, detector_config):
 class PyramidBoxLiteMobile(nn.Layer):
     """The official mobile detector: heads at stride 8 (3 anchors) and stride 16 (2 anchors, strided conv)."""
 
+    LEVEL_STRIDES = (8, 16)
+
     def __init__(self, anchors_per_level=(3, 2)):
         super().__init__()
         self.backbone = Backbone()
@@ -115,8 +117,8 @@ class PyramidBoxLiteMobile(nn.Layer):
     @classmethod
     def from_config(cls, detector_config):
         strides = tuple(s for s, _ in detector_config.prior_box)
-        if strides != (8, 16):
-            raise ValueError('PyramidBoxLiteMobile needs prior levels at strides (8, 16), got %s' % (strides,))
+        if strides != cls.LEVEL_STRIDES:
+            raise ValueError('%s needs prior levels at strides %s, got %s' % (cls.__name__, cls.LEVEL_STRIDES, strides))
         return cls(detector_config.anchors_per_level, **cls.base_options(detector_config))
 
     @classmethod
@@ -200,12 +202,7 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
         self.fusion4 = TopDownFusion(out_ch=neck_channels, context_blocks=context_blocks)
         self.head4 = BoxOnlyHead(neck_channels, anchors_per_level[0])
 
-    @classmethod
-    def from_config(cls, detector_config):
-        strides = tuple(s for s, _ in detector_config.prior_box)
-        if strides != (4, 8, 16):
-            raise ValueError('PyramidBoxLiteCrowd needs prior levels at strides (4, 8, 16), got %s' % (strides,))
-        return cls(detector_config.anchors_per_level, **cls.base_options(detector_config))
+    LEVEL_STRIDES = (4, 8, 16)
 
     @classmethod
     def base_options(cls, detector_config):
@@ -235,8 +232,7 @@ class ImagePyramid:
     base network's times the sum of the scales squared.
     """
 
-    SCALES = (2.0, 1.0, 0.5)
-    BASE_STRIDES = ()
+    SCALES = (2.0, 1.0, 0.5)     # the base network's LEVEL_STRIDES come from the class mixed in after this one
 
     def __init__(self, anchors_per_level, level_strides, **base_options):
         scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
@@ -249,17 +245,17 @@ class ImagePyramid:
                    **cls.base_options(detector_config))
 
     def _pyramid_scales(self, anchors_per_level, level_strides):
-        n = len(self.BASE_STRIDES)
+        n = len(self.LEVEL_STRIDES)
         groups = [tuple(level_strides[i:i + n]) for i in range(0, len(level_strides), n)]
         anchor_groups = {tuple(anchors_per_level[i:i + n]) for i in range(0, len(anchors_per_level), n)}
-        scales = tuple(self.BASE_STRIDES[0] / group[0] for group in groups)
+        scales = tuple(self.LEVEL_STRIDES[0] / group[0] for group in groups)
         if (len(level_strides) != len(anchors_per_level) or not groups or len(level_strides) % n
                 or len(anchor_groups) != 1 or not set(scales) <= set(self.SCALES) or len(set(scales)) != len(scales)
-                or any(tuple(s * scale for s in group) != self.BASE_STRIDES for group, scale in zip(groups, scales))):
+                or any(tuple(s * scale for s in group) != self.LEVEL_STRIDES for group, scale in zip(groups, scales))):
             raise ValueError('the server runs one network on an image pyramid: its prior levels must come in groups '
                              'at strides %s / scale for distinct scales in %s, each group with the same anchors; '
                              'got strides %s with %s anchors per level'
-                             % (self.BASE_STRIDES, self.SCALES, tuple(level_strides), tuple(anchors_per_level)))
+                             % (self.LEVEL_STRIDES, self.SCALES, tuple(level_strides), tuple(anchors_per_level)))
         return scales, anchors_per_level[:n]
 
     @staticmethod
@@ -280,12 +276,8 @@ class PyramidBoxLiteServer(ImagePyramid, PyramidBoxLiteMobile):
     16/scale). Its 2x path acts as stride-4 and stride-8 levels of the input with half-size anchors
     (4-16 px and 32-48 px), where the mobile network's smallest prior is 8 px on a stride-8 grid."""
 
-    BASE_STRIDES = (8, 16)
-
 
 class PyramidBoxLiteCrowdServer(ImagePyramid, PyramidBoxLiteCrowd):
     """Server detector on the mobile_crowd network: its three levels (strides 4, 8, 16) on each scale of an
     image pyramid, so the 2x path has mobile_crowd's stride-4 level at stride 2 of the input. The
     parameters are mobile_crowd's: its weights load as they are."""
-
-    BASE_STRIDES = (4, 8, 16)
