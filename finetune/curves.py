@@ -24,12 +24,19 @@ def logged_losses(train_log):
     return [(k, *points[k]) for k in sorted(points)]
 
 
+def run_log(run_dir):
+    """The run's log: train.log as training writes it, or train_log.txt, its name in a committed run
+    folder (git ignores *.log)."""
+    live = run_dir / 'train.log'
+    return live if live.exists() or not (run_dir / 'train_log.txt').exists() else run_dir / 'train_log.txt'
+
+
 def plot_run(run_dir, out, title=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     run_dir = Path(run_dir)
-    losses = logged_losses(run_dir / 'train.log')
+    losses = logged_losses(run_log(run_dir))
     history = json.loads((run_dir / 'last.json').read_text())['history']
     if not losses and not history:
         raise ValueError('%s: no logged iterations and no finished epoch' % run_dir)
@@ -43,7 +50,12 @@ def plot_run(run_dir, out, title=None):
         left.legend()
     epochs = [h['epoch'] for h in history]
     for band in ('<16', '16-32', '32-64', 'all'):
-        right.plot(epochs, [100 * h['recall'][band] for h in history], marker='o', label='recall %s' % (band if band == 'all' else band + ' px'))
+        # a band without faces in the val subset has no recall (None): left out of the plot
+        recalls = [h['recall'][band] for h in history]
+        if all(r is None for r in recalls):
+            continue
+        right.plot(epochs, [float('nan') if r is None else 100 * r for r in recalls], marker='o',
+                   label='recall %s' % (band if band == 'all' else band + ' px'))
     right.set_xlabel('epoch')
     right.set_ylabel('val subset recall at score 0.5 (%)')
     right.legend()
@@ -57,7 +69,7 @@ def plot_run(run_dir, out, title=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m finetune.curves', description=__doc__.split('\n\n')[0])
-    parser.add_argument('run_dir', help='run folder of maskhub train (train.log, last.json)')
+    parser.add_argument('run_dir', help='run folder of maskhub train (train.log or train_log.txt, last.json)')
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument('--title')
     args = parser.parse_args(argv)

@@ -3,6 +3,7 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import REPO
 from finetune.losses import hard_negative_mask, multibox_loss
 from finetune.matching import IGNORE, NEGATIVE, POSITIVE, encode_boxes, match_priors
 from maskhub.config import load_builtin_config
@@ -456,3 +457,12 @@ def test_training_curves_read_resumed_logs_and_plot(tmp_path):
     (run / 'last.json').write_text('{"history": [{"epoch": 1, "recall": %s}]}' % str(recall).replace("'", '"'))
     out = plot_run(run, tmp_path / 'curve.png')
     assert out.stat().st_size > 10_000
+
+
+def test_training_curves_plot_a_committed_run_folder(tmp_path):
+    # committed runs keep their log as train_log.txt and their val subset has no face < 16 px (recall None)
+    from finetune.curves import logged_losses, plot_run, run_log
+    run = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round7'
+    assert run_log(run).name == 'train_log.txt'
+    assert len(logged_losses(run_log(run))) > 100
+    assert plot_run(run, tmp_path / 'curve.png').stat().st_size > 10_000
