@@ -57,7 +57,7 @@ def evaluate_detector(detector, samples, detector_config, shrink=1.0, score_thre
     recall, losses = RecallByWidth(), []
     for sample in samples:
         image = read_image(sample.path)
-        resized = resize_for_detector(image, shrink)
+        resized = resize_for_detector(image, detector_config.input_shrink(shrink))
         h, w = resized.shape[:2]
         sy, sx = h / image.shape[0], w / image.shape[1]
         a = Annotated(resized, sample.boxes * np.float32([sx, sy, sx, sy]), sample.labels, sample.ignore)
@@ -67,7 +67,7 @@ def evaluate_detector(detector, samples, detector_config, shrink=1.0, score_thre
         losses.append((float(total), float(cls_loss), float(loc_loss)))
         # the pipeline's own post-processing (maskhub.inference.postprocess.face_boxes)
         boxes, scores = face_boxes(loc[0].numpy(), F.softmax(conf[0], axis=-1).numpy(), detector_config, (h, w),
-                                   shrink, image.shape[:2], score_threshold)
+                                   detector_config.input_shrink(shrink), image.shape[:2], score_threshold)
         recall.add(sample.boxes, sample.ignore, boxes.astype(np.float32), scores)
     detector.train()
     mean = np.mean(losses, axis=0) if losses else [float('nan')] * 3

@@ -17,7 +17,9 @@ def detector_section(config):
         'input': {
             'name': 'image', 'dtype': 'float32', 'layout': 'NCHW', 'shape': [1, 3, 'h', 'w'],
             'channel_order': 'BGR',
-            'size': 'any h x w; h = int(H * shrink), w = int(W * shrink) of the H x W image, at least 1',
+            'input_scale': d.input_scale,
+            'size': 'any h x w; h = int(H * shrink * input_scale), w = int(W * shrink * input_scale) of the H x W '
+                    'image, at least 1',
             'resize': 'bilinear (OpenCV cv2.resize default, INTER_LINEAR)',
             'normalisation': {'formula': '(pixel / 255 - mean_bgr[channel]) / std',
                               'mean_bgr': list(d.mean_bgr), 'std': d.std},
@@ -59,8 +61,9 @@ def detector_section(config):
             'keep_top_k': d.nms.keep_top_k, 'keep_rule': 'stop once keep_top_k boxes are kept',
         },
         'confs_threshold': {'default': defaults.confs_threshold, 'rule': 'report faces with score > threshold'},
-        'to_image_pixels': 'left = trunc(clamp(x1 * w / shrink, 0, W)), top = trunc(clamp(y1 * h / shrink, 0, H)), '
-                           'same for right (x2) and bottom (y2); w, h: detector input size, W, H: image size',
+        'to_image_pixels': 'left = trunc(clamp(x1 * w / (shrink * input_scale), 0, W)), '
+                           'top = trunc(clamp(y1 * h / (shrink * input_scale), 0, H)), same for right (x2) and '
+                           'bottom (y2); w, h: detector input size, W, H: image size',
     }
 
 
@@ -102,7 +105,7 @@ def build_app_config(config, files, paddle_lite, source=None, graph_rewrites=Non
                         'note': 'load the .nb files with a Paddle-Lite runtime of the same version '
                                 '(MobileConfig.set_model_from_file); other versions may refuse them'},
         'files': files,
-        'pipeline': ['resize by shrink + normalise', 'detector', 'priors, decode, NMS (app)',
+        'pipeline': ['resize by shrink x input_scale + normalise', 'detector', 'priors, decode, NMS (app)',
                      'confs_threshold', 'crop each face + normalise', 'classifier', 'argmax label'],
         'defaults': {'shrink': defaults.shrink, 'confs_threshold': defaults.confs_threshold,
                      'multi_scale_shrinks': list(defaults.multi_scale_shrinks), 'vote_iou': defaults.vote_iou,

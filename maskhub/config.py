@@ -32,10 +32,18 @@ class DetectorConfig:
     std: float = 0.5
     nms: NMSParams = NMSParams()
     context_blocks: int = 0     # residual blocks after the stride-4 fusion (PyramidBoxLiteCrowd only)
+    # the network reads the image resized by shrink x input_scale: 2 for the server, whose image pyramid
+    # (1x, 0.5x, 0.25x of its input) then has its finest path on the image's own pixels, not on an
+    # upsampled shrunk image, at the same compute
+    input_scale: float = 1.0
 
     @property
     def anchors_per_level(self):
         return tuple(len(sizes) for _, sizes in self.prior_box)
+
+    def input_shrink(self, shrink):
+        """The resize factor from the image to the network input at the caller's ``shrink``."""
+        return shrink * self.input_scale
 
 
 @dataclass(frozen=True)
@@ -107,11 +115,13 @@ class ModelConfig:
                 variances=tuple(float(v) for v in det.pop('variances', (0.1, 0.1, 0.2, 0.2))),
                 mean_bgr=tuple(float(v) for v in det.pop('mean_bgr', DetectorConfig.mean_bgr)),
                 std=float(det.pop('std', 0.5)), nms=NMSParams(**det.pop('nms', {})),
-                context_blocks=int(det.pop('context_blocks', 0)))
+                context_blocks=int(det.pop('context_blocks', 0)), input_scale=float(det.pop('input_scale', 1.0)))
             if det:
                 raise ConfigError('unknown detector keys: %s' % sorted(det))
             if detector.context_blocks < 0:
                 raise ConfigError('context_blocks must be >= 0, got %d' % detector.context_blocks)
+            if not detector.input_scale > 0:
+                raise ConfigError('input_scale must be > 0, got %s' % detector.input_scale)
             cls_raw = dict(raw.get('classifier', {}))
             if 'labels' in cls_raw:
                 cls_raw['labels'] = tuple(cls_raw['labels'])
@@ -143,6 +153,8 @@ class ModelConfig:
                                 iou_threshold=d.nms.iou_threshold, keep_top_k=d.nms.keep_top_k)}
         if d.context_blocks:
             detector['context_blocks'] = d.context_blocks
+        if d.input_scale != 1.0:
+            detector['input_scale'] = d.input_scale
         return {
             'name': self.name, 'description': self.description,
             'detector': detector,

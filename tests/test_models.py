@@ -11,7 +11,9 @@ from maskhub.models.priors import density_priors, feature_sizes, num_priors
 
 @pytest.mark.parametrize('name', ['pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_crowd_context',
                                   'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale',
-                                  'pyramidbox_lite_server_crowd', 'pyramidbox_lite_server_crowd_two_scale'])
+                                  'pyramidbox_lite_server_crowd', 'pyramidbox_lite_server_crowd_two_scale',
+                                  'pyramidbox_lite_server_crowd_2x_input',
+                                  'pyramidbox_lite_server_crowd_2x_input_two_scale'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -27,7 +29,9 @@ def test_detector_outputs_one_row_per_prior(name):
 SERVER_CONFIGS = [('pyramidbox_lite_server', 'pyramidbox_lite_mobile'),
                   ('pyramidbox_lite_server_two_scale', 'pyramidbox_lite_mobile'),
                   ('pyramidbox_lite_server_crowd', 'pyramidbox_lite_crowd'),
-                  ('pyramidbox_lite_server_crowd_two_scale', 'pyramidbox_lite_crowd')]
+                  ('pyramidbox_lite_server_crowd_two_scale', 'pyramidbox_lite_crowd'),
+                  ('pyramidbox_lite_server_crowd_2x_input', 'pyramidbox_lite_crowd'),
+                  ('pyramidbox_lite_server_crowd_2x_input_two_scale', 'pyramidbox_lite_crowd')]
 
 
 @pytest.mark.parametrize('name, base', SERVER_CONFIGS)
@@ -40,9 +44,9 @@ def test_server_detector_shares_its_base_network_weights(name, base):
 
 @pytest.mark.parametrize('name, base', SERVER_CONFIGS)
 def test_server_is_its_base_network_on_an_image_pyramid(name, base):
-    """Server rows = base-network rows on the 2x-upsampled input (half the strides, half-size anchors),
-    then on the input, then (three-scale configs) on the 2x2-average-pooled input; its priors for the
-    input size line up with the priors of each scale's run."""
+    """Server rows = base-network rows on each scale of the input, largest first: 2x-upsampled (half the
+    strides, half-size anchors), the input, 2x2- and 4x4-average-pooled; its priors for the input size line
+    up with the priors of each scale's run."""
     import paddle.nn.functional as F
     base_cfg = load_builtin_config(base).detector
     server_cfg = load_builtin_config(name).detector
@@ -51,10 +55,10 @@ def test_server_is_its_base_network_on_an_image_pyramid(name, base):
     server = build_detector(server_cfg)
     server.set_state_dict(base_net.state_dict())
     base_net.eval(), server.eval()
-    h, w = 46, 62
+    h, w = 48, 64
     x = paddle.rand([1, 3, h, w])
     inputs = {2.0: F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False), 1.0: x,
-              0.5: F.avg_pool2d(x, 2, stride=2)}
+              0.5: F.avg_pool2d(x, 2, stride=2), 0.25: F.avg_pool2d(x, 4, stride=4)}
     n = len(base_cfg.prior_box)
     assert server.scales == tuple(base_cfg.prior_box[0][0] / stride for stride, _ in server_cfg.prior_box[::n])
     with paddle.no_grad():
@@ -210,3 +214,15 @@ def test_crowd_config_rejects_other_strides():
     raw['detector']['prior_box'] = raw['detector']['prior_box'][1:]
     with pytest.raises(ValueError, match='strides'):
         build_detector(ModelConfig.from_dict(raw).detector)
+
+
+def test_input_scale_sizes_the_network_input_and_survives_the_model_yml(tmp_path):
+    config = load_builtin_config('pyramidbox_lite_server_crowd_2x_input')
+    assert config.detector.input_scale == 2.0 and config.detector.input_shrink(0.5) == 1.0
+    assert load_builtin_config('pyramidbox_lite_server_crowd').detector.input_scale == 1.0
+    config.to_yaml(tmp_path / 'model.yml')
+    assert ModelConfig.from_yaml(tmp_path / 'model.yml').detector == config.detector
+    raw = config.to_dict()
+    raw['detector']['input_scale'] = 0
+    with pytest.raises(ValueError, match='input_scale'):
+        ModelConfig.from_dict(raw)

@@ -160,3 +160,28 @@ def test_no_import_cycle_between_registry_pipeline_and_hub_module():
             'assert "maskhub.inference.pipeline" not in sys.modules, "registry/hub_module import the pipeline"; '
             'import maskhub.inference.pipeline as p; assert "maskhub.inference.loader" not in sys.modules')
     subprocess.run([sys.executable, '-c', code], check=True, cwd=REPO)
+
+
+def test_input_scale_reads_the_image_at_that_many_times_the_shrink(tmp_path, example_images):
+    """The shipped server reads the image at twice the caller's shrink: at shrink 0.5 its faces are those
+    of the same network and weights without input_scale at shrink 1.0, in the same image pixels."""
+    import shutil
+    import yaml
+    from maskhub import MaskDetector
+    from maskhub.inference.registry import resolve_model_dir
+    server = MaskDetector('server', threads=2)
+    assert server.config.detector.input_scale == 2.0
+    plain_dir = tmp_path / 'server_plain'
+    shutil.copytree(resolve_model_dir('server'), plain_dir)
+    raw = yaml.safe_load((plain_dir / 'model.yml').read_text())
+    del raw['detector']['input_scale']
+    (plain_dir / 'model.yml').write_text(yaml.safe_dump(raw, sort_keys=False))
+    plain = MaskDetector(str(plain_dir), threads=2)
+    image = cv2.imread(str(example_images[0]))
+    prep = server.preprocess(image, 0.5)
+    assert prep.input_hw == (image.shape[0], image.shape[1]) and prep.shrink == 0.5
+    boxes, scores = server.detect(image, 0.5, 0.5)
+    plain_boxes, plain_scores = plain.detect(image, 1.0, 0.5)
+    assert len(boxes) > 0
+    np.testing.assert_array_equal(boxes, plain_boxes)
+    np.testing.assert_allclose(scores, plain_scores, rtol=1e-5)

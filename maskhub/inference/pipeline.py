@@ -105,8 +105,8 @@ class MaskDetector:
         """uint8 HxWx3 BGR -> ``DetectorInput`` (resized by ``shrink`` and normalised with the config's mean/std)."""
         shrink = self.config.ranges.check_shrink(self.config.defaults.shrink if shrink is None else shrink)
         det = self.config.detector
-        return DetectorInput(preprocess.detector_tensor(image_bgr, shrink, det.mean_bgr, det.std), shrink,
-                             tuple(image_bgr.shape[:2]))
+        return DetectorInput(preprocess.detector_tensor(image_bgr, det.input_shrink(shrink), det.mean_bgr, det.std),
+                             shrink, tuple(image_bgr.shape[:2]))
 
     def infer(self, detector_input):
         """float32 [N, 3, h, w] -> (loc [N,P,4], conf softmax [N,P,2], landmarks [N,P,10]) from the runner."""
@@ -118,7 +118,8 @@ class MaskDetector:
         (``postprocess.face_boxes``: cached priors, decoding and NMS of the priors above the threshold)."""
         if confs_threshold is None:
             confs_threshold = self.config.defaults.confs_threshold
-        return postprocess.face_boxes(heads[0][0], heads[1][0], self.config.detector, prep.input_hw, prep.shrink,
+        det = self.config.detector
+        return postprocess.face_boxes(heads[0][0], heads[1][0], det, prep.input_hw, det.input_shrink(prep.shrink),
                                       prep.image_hw, confs_threshold)
 
     def detect(self, image_bgr, shrink=None, confs_threshold=None):

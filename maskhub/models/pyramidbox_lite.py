@@ -225,14 +225,15 @@ class ImagePyramid:
     """Runs a base network on an image pyramid with shared weights (mixed in before the base class).
 
     Each pyramid scale contributes one group of prior levels in the config: the base network's levels at
-    strides ``base stride / scale``, largest scale first. The 2x path (bilinear upsampling) gives faces of
-    4-16 px a feature grid and anchors fine enough for them; the 1x path is the base network itself; an
-    optional 0.5x path (2x2 average pooling, rounding up like the network's own stride-2 convs) adds
-    anchors for faces larger than the base network's. Same parameters as the base network; compute is the
-    base network's times the sum of the scales squared.
+    strides ``base stride / scale``, largest scale first. A 2x path (bilinear upsampling) gives faces of
+    4-16 px a feature grid and anchors fine enough for them; the 1x path is the base network itself; 0.5x
+    and 0.25x paths (2x2 average pooling, once or twice, rounding up like the network's own stride-2 convs)
+    add anchors for larger faces. The round-8 server has no 2x path: it reads the image at twice the
+    shrink instead (``input_scale``), so its finest path sees real pixels. Same parameters as the base
+    network; compute is the base network's times the sum of the scales squared.
     """
 
-    SCALES = (2.0, 1.0, 0.5)     # the base network's LEVEL_STRIDES come from the class mixed in after this one
+    SCALES = (2.0, 1.0, 0.5, 0.25)     # the base network's LEVEL_STRIDES come from the class mixed in after this one
 
     def __init__(self, anchors_per_level, level_strides, **base_options):
         scales, base_anchors = self._pyramid_scales(anchors_per_level, level_strides)
@@ -262,8 +263,9 @@ class ImagePyramid:
     def rescale(image, scale):
         if scale == 2.0:
             return F.interpolate(image, scale_factor=2, mode='bilinear', align_corners=False)
-        if scale == 0.5:
-            return F.avg_pool2d(image, 2, stride=2, ceil_mode=True, exclusive=True)
+        while scale < 1.0:
+            image = F.avg_pool2d(image, 2, stride=2, ceil_mode=True, exclusive=True)
+            scale *= 2
         return image
 
     def forward(self, image):
