@@ -152,8 +152,9 @@ def _compute_section(results, shrinks, baseline, context):
     base = info.get(baseline, {}).get('gmac')
     lines = ['## Compute and speed', '',
              'Detector GMAC: multiply-accumulates of one detector pass on a 640×480 frame at shrink 0.5 (a '
-             '%d×%d image; a model with `input_scale` reads it that many times larger, the server at 640×480), '
-             'from `paddle.flops` on the network the model config builds; the mask classifier is not included. ms per 640×480 frame: the whole pipeline (detect + classify at the model\'s '
+             '%d×%d image, which a model config with `input_scale` reads that many times larger), from '
+             '`paddle.flops` on the network the model config builds; the mask classifier is not included. '
+             'ms per 640×480 frame: the whole pipeline (detect + classify at the model\'s '
              'default confidence threshold) on `%s` stretched to 640×480%s, fastest / median of %d runs, on the '
              'machine above. Other jobs on a shared CPU only ever add time, so the fastest run is the steadier '
              'figure and the one in the tables above. Compare within this report only.' % (

@@ -102,7 +102,8 @@ class MaskDetector:
 
     # ---- stages ---------------------------------------------------------------------------------
     def preprocess(self, image_bgr, shrink=None):
-        """uint8 HxWx3 BGR -> ``DetectorInput`` (resized by ``shrink`` and normalised with the config's mean/std)."""
+        """uint8 HxWx3 BGR -> ``DetectorInput`` (resized by ``shrink`` x the config's ``input_scale`` and normalised
+        with its mean/std)."""
         shrink = self.config.ranges.check_shrink(self.config.defaults.shrink if shrink is None else shrink)
         det = self.config.detector
         return DetectorInput(preprocess.detector_tensor(image_bgr, det.input_shrink(shrink), det.mean_bgr, det.std),
