@@ -36,12 +36,16 @@ def read_image(path):
     return image
 
 
+def prior_targets(boxes, ignore, input_hw, detector_config):
+    """(prior labels [P], loc targets [P, 4]) of face ``boxes`` in the pixels of a detector input of ``input_hw``."""
+    h, w = input_hw
+    priors = density_priors(h, w, detector_config.prior_box)
+    return match_priors(priors, boxes / np.float32([w, h, w, h]), ignore, detector_config.variances)
+
+
 def detector_targets(annotated, detector_config):
     """(normalised input [3, H, W], prior labels [P], loc targets [P, 4]) for one augmented image."""
-    h, w = annotated.image.shape[:2]
-    priors = density_priors(h, w, detector_config.prior_box)
-    gt = annotated.boxes / np.float32([w, h, w, h])
-    labels, targets = match_priors(priors, gt, annotated.ignore, detector_config.variances)
+    labels, targets = prior_targets(annotated.boxes, annotated.ignore, annotated.image.shape[:2], detector_config)
     x = normalize_detector(annotated.image, detector_config.mean_bgr, detector_config.std)
     return x, labels, targets
 

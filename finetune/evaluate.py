@@ -3,12 +3,10 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from finetune.datasets import detector_targets, read_image
+from finetune.datasets import prior_targets, read_image
 from finetune.losses import multibox_loss
 from finetune.matching import pairwise_iou
-from maskhub.data.transforms import Annotated
-from maskhub.inference.postprocess import face_boxes
-from maskhub.inference.preprocess import resize_for_detector
+from maskhub.inference.pipeline import MaskDetector
 
 WIDTH_BINS = ((0, 16), (16, 32), (32, 64), (64, float('inf')))
 BIN_NAMES = ('<16', '16-32', '32-64', '>=64')
@@ -51,23 +49,24 @@ class RecallByWidth:
 
 
 @paddle.no_grad()
-def evaluate_detector(detector, samples, detector_config, shrink=1.0, score_threshold=0.5):
-    """{'val_loss', 'val_cls_loss', 'val_loc_loss', 'recall': {...}} over ``samples`` (one image at a time)."""
+def evaluate_detector(detector, samples, model_config, shrink=1.0, score_threshold=0.5):
+    """{'val_loss', 'val_cls_loss', 'val_loc_loss', 'recall': {...}} over ``samples`` (one image at a time).
+
+    The image goes through the pipeline's own ``preprocess`` and ``postprocess`` stages (as ``maskhub predict``
+    at this shrink); only the network call is the training model's, so the loss can be taken on its heads."""
     detector.eval()
+    stages = MaskDetector.from_runners(model_config, detector=None, classifier=None, reason='training validation')
     recall, losses = RecallByWidth(), []
     for sample in samples:
         image = read_image(sample.path)
-        resized = resize_for_detector(image, detector_config.input_shrink(shrink))
-        h, w = resized.shape[:2]
-        sy, sx = h / image.shape[0], w / image.shape[1]
-        a = Annotated(resized, sample.boxes * np.float32([sx, sy, sx, sy]), sample.labels, sample.ignore)
-        x, labels, targets = detector_targets(a, detector_config)
-        loc, conf, _ = detector(paddle.to_tensor(x[None]))
+        prep = stages.preprocess(image, shrink)
+        (h, w), (H, W) = prep.input_hw, prep.image_hw
+        labels, targets = prior_targets(sample.boxes * np.float32([w / W, h / H, w / W, h / H]), sample.ignore,
+                                        (h, w), model_config.detector)
+        loc, conf, _ = detector(paddle.to_tensor(prep.tensor))
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels[None], targets[None])
         losses.append((float(total), float(cls_loss), float(loc_loss)))
-        # the pipeline's own post-processing (maskhub.inference.postprocess.face_boxes)
-        boxes, scores = face_boxes(loc[0].numpy(), F.softmax(conf[0], axis=-1).numpy(), detector_config, (h, w),
-                                   detector_config.input_shrink(shrink), image.shape[:2], score_threshold)
+        boxes, scores = stages.postprocess((loc.numpy(), F.softmax(conf, axis=-1).numpy()), prep, score_threshold)
         recall.add(sample.boxes, sample.ignore, boxes.astype(np.float32), scores)
     detector.train()
     mean = np.mean(losses, axis=0) if losses else [float('nan')] * 3

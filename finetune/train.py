@@ -290,7 +290,7 @@ class DetectorTask:
         return total, cls_loss, loc_loss
 
     def evaluate(self, model):
-        return evaluate_detector(model, self.val, self.model_config.detector, shrink=self.val_shrink)
+        return evaluate_detector(model, self.val, self.model_config, shrink=self.val_shrink)
 
 
 class ClassifierTask:

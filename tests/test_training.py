@@ -466,3 +466,29 @@ def test_training_curves_plot_a_committed_run_folder(tmp_path):
     assert run_log(run).name == 'train_log.txt'
     assert len(logged_losses(run_log(run))) > 100
     assert plot_run(run, tmp_path / 'curve.png').stat().st_size > 10_000
+
+
+def test_in_training_validation_runs_the_pipeline_stages_of_the_shipped_model(example_images):
+    """The per-epoch val reads the image as the shipped server does (input_scale 2 at shrink 0.5): taking the
+    pipeline's own faces as ground truth, the training model finds every one of them again."""
+    import cv2
+    from conftest import real_images
+    from finetune.evaluate import evaluate_detector
+    from finetune.train import load_matching_weights
+    from maskhub import MaskDetector
+    from maskhub.data.samples import Sample
+    path = real_images(example_images, 1)[0]
+    pipeline = MaskDetector('server', backend='dygraph', threads=2)
+    assert pipeline.config.detector.input_scale == 2.0
+    boxes, _ = pipeline.detect(cv2.imread(str(path)), shrink=0.5, confs_threshold=0.5)
+    assert len(boxes) > 0
+    model = build_detector(pipeline.config.detector)
+    load_matching_weights(model, pipeline.model_dir / 'detector.pdparams')
+    sample = Sample(str(path), boxes.astype(np.float32), [None] * len(boxes), np.zeros(len(boxes), bool))
+    result = evaluate_detector(model, [sample], pipeline.config, shrink=0.5)
+    assert result['recall']['all'] == 1.0 and np.isfinite(result['val_loss'])
+    # the same network input as the config without input_scale read at shrink 1.0: the same loss and recall
+    from maskhub.config import ModelConfig
+    raw = pipeline.config.to_dict()
+    plain = ModelConfig.from_dict(dict(raw, detector=dict(raw['detector'], input_scale=1.0)))
+    assert evaluate_detector(model, [sample], plain, shrink=1.0) == result
