@@ -17,13 +17,17 @@ from maskhub.models.priors import level_layout
 
 
 @lru_cache(maxsize=16)
-def paired_priors(h, w, student_levels, teacher_levels):
+def paired_priors(h, w, student_levels, teacher_levels, teacher_path='coarsest'):
     """(student indices, teacher indices) of the priors both layouts have: same stride, same anchor size, same
-    cell (for an h x w input). Where the teacher has a (stride, size) twice, the later level is used."""
+    cell (for an h x w input). Where the teacher has a (stride, size) twice (an image pyramid), the later level
+    (its coarsest path) is used, or with ``teacher_path='finest'`` the first (the path on the most pixels)."""
+    if teacher_path not in ('coarsest', 'finest'):
+        raise ValueError("teacher_path must be 'coarsest' or 'finest', got %r" % (teacher_path,))
     teacher = {}
     for stride, sizes, start, cells in level_layout(h, w, teacher_levels):
         for k, size in enumerate(sizes):
-            teacher[(stride, size)] = (start, len(sizes), k, cells)
+            if teacher_path == 'coarsest' or (stride, size) not in teacher:
+                teacher[(stride, size)] = (start, len(sizes), k, cells)
     s_idx, t_idx = [], []
     for stride, sizes, start, cells in level_layout(h, w, student_levels):
         for k, size in enumerate(sizes):

@@ -282,7 +282,8 @@ class DetectorTask:
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels, targets)
         if self.teacher is None:
             return total, cls_loss, loc_loss
-        pairs = paired_priors(x.shape[2], x.shape[3], self.student_levels, self.teacher.config.prior_box)
+        pairs = paired_priors(x.shape[2], x.shape[3], self.student_levels, self.teacher.config.prior_box,
+                              self.distill.get('teacher_path', 'coarsest'))
         kd_conf, kd_box = distillation_loss(loc, conf, *self.teacher(image), pairs, (labels == 1).sum(),
                                             float(self.distill.get('face_threshold', 0.5)))
         total = (total + float(self.distill.get('weight', 1.0)) * kd_conf

@@ -1,10 +1,11 @@
 """Networks and the builder that turns a config into them."""
 from maskhub.models.mask_classifier import MaskClassifier
 from maskhub.models.priors import density_priors, feature_sizes
-from maskhub.models.pyramidbox_lite import (PyramidBoxLiteCrowd, PyramidBoxLiteCrowdServer, PyramidBoxLiteMobile,
-                                            PyramidBoxLiteServer)
+from maskhub.models.pyramidbox_lite import (PyramidBoxLiteCrowd, PyramidBoxLiteCrowdFullRes, PyramidBoxLiteCrowdServer,
+                                            PyramidBoxLiteMobile, PyramidBoxLiteServer)
 
 DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteCrowd': PyramidBoxLiteCrowd,
+             'PyramidBoxLiteCrowdFullRes': PyramidBoxLiteCrowdFullRes,
              'PyramidBoxLiteServer': PyramidBoxLiteServer, 'PyramidBoxLiteCrowdServer': PyramidBoxLiteCrowdServer}
 CLASSIFIERS = {'MaskClassifier': MaskClassifier}
 

@@ -4,7 +4,9 @@
 the op graph in ``shared/official_pyramidbox_lite/detector.json``. BatchNorm is folded into the
 convolution weights of the published model, so every conv carries a bias and no BN layer exists.
 
-``PyramidBoxLiteCrowd`` (maskhub ``mobile_crowd``) adds a stride-4 level for small faces.
+``PyramidBoxLiteCrowd`` (maskhub ``mobile_crowd``) adds a stride-4 level for small faces;
+``PyramidBoxLiteCrowdFullRes`` is that network reading the image at twice the resolution through a stem that
+brings it to the same tensor sizes (the rest of the network costs what it did).
 
 The servers spend more compute for small faces: ``ImagePyramid`` runs a base network (same parameter
 names, so its weights load unchanged) also on the 2x-upsampled input, which adds levels at half the
@@ -219,6 +221,56 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
     def small_face_level(self, feat4, feat8):
         """The stride-4 level's (loc, conf, landmarks) from the backbone's two feature maps."""
         return self.head4(self.fusion4(feat4, feat8))
+
+
+class FullResolutionStem(nn.Layer):
+    """The mobile network's first conv (3x3, stride 2, 16 channels, ReLU) for an image read at twice the
+    resolution: a 6x6 stride-4 conv, which ``state_from_half_resolution`` sets to compute exactly what the 3x3
+    conv computes on the 2x2-averaged image (even sizes), plus a detail branch (3x3 stride-2 conv at half the
+    input resolution, then a 3x3 stride-2 conv that starts at zero) that can add what the averaging loses.
+    Output: ceil(H/4) x ceil(W/4), as two stride-2 convs give, so the prior grids stay those of the config."""
+
+    def __init__(self, out_ch=16, detail_ch=16):
+        super().__init__()
+        self.conv = nn.Conv2D(3, out_ch, 6, stride=4, padding=[2, 3, 2, 3])
+        self.detail = conv_relu(3, detail_ch, 3, stride=2)
+        self.detail_out = nn.Conv2D(detail_ch, out_ch, 3, stride=2, padding=1,
+                                    weight_attr=nn.initializer.Constant(0.0), bias_attr=False)
+
+    def forward(self, x):
+        return F.relu(self.conv(x) + self.detail_out(self.detail(x)))
+
+    @staticmethod
+    def weights_from_half_resolution(weight):
+        """[C, 3, 3, 3] weights of the half-resolution 3x3 conv -> [C, 3, 6, 6]: each tap over a 2x2 block,
+        averaged."""
+        return weight.repeat(2, axis=2).repeat(2, axis=3) / 4.0
+
+
+class PyramidBoxLiteCrowdFullRes(PyramidBoxLiteCrowd):
+    """``PyramidBoxLiteCrowd`` on the image read at twice the resolution (config ``input_scale: 2``): the first
+    stem conv is a ``FullResolutionStem``, so every later layer has the tensor sizes it has on the half-size
+    image and the levels sit at strides 8, 16, 32 of the input (anchors in input pixels, twice the half-size
+    network's). Small faces are read from the image's own pixels instead of a 2x-downsampled copy, for the
+    extra cost of the stem alone."""
+
+    LEVEL_STRIDES = (8, 16, 32)
+
+    def __init__(self, anchors_per_level=(2, 3, 2), neck_channels=64, context_blocks=0):
+        super().__init__(anchors_per_level, neck_channels, context_blocks)
+        self.backbone.stem1 = FullResolutionStem()
+
+    @classmethod
+    def state_from_half_resolution(cls, state):
+        """A ``PyramidBoxLiteCrowd`` state dict -> this network's (the detail branch left out: it keeps its own
+        initialisation, whose output is zero). Loaded, it detects what the half-resolution network detects on
+        the 2x2-averaged image."""
+        import numpy as np
+        out = {k: v for k, v in state.items() if not k.startswith('backbone.stem1.')}
+        weight = np.asarray(state['backbone.stem1.0.weight'])
+        out['backbone.stem1.conv.weight'] = FullResolutionStem.weights_from_half_resolution(weight).astype(weight.dtype)
+        out['backbone.stem1.conv.bias'] = np.asarray(state['backbone.stem1.0.bias'])
+        return out
 
 
 class ImagePyramid:
