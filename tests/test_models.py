@@ -13,7 +13,7 @@ from maskhub.models.priors import density_priors, feature_sizes, num_priors
                                   'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale',
                                   'pyramidbox_lite_server_crowd', 'pyramidbox_lite_server_crowd_two_scale',
                                   'pyramidbox_lite_server_crowd_2x_input',
-                                  'pyramidbox_lite_server_crowd_2x_input_two_scale'])
+                                  'pyramidbox_lite_server_crowd_2x_input_two_scale', 'pyramidbox_lite_crowd_fullres'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -226,3 +226,53 @@ def test_input_scale_sizes_the_network_input_and_survives_the_model_yml(tmp_path
     raw['detector']['input_scale'] = 0
     with pytest.raises(ValueError, match='input_scale'):
         ModelConfig.from_dict(raw)
+
+
+def test_full_resolution_stem_compute_is_within_one_and_a_half_mobile():
+    """At the caller's 320x240 (a 640x480 frame at shrink 0.5) the full-resolution network reads 640x480 but
+    costs only its stem more than mobile_crowd: above mobile_crowd, at most 1.5x the official network."""
+    from maskhub.evaluation.compute import detector_gmac
+    gmac = {n: detector_gmac(load_builtin_config(n).detector)
+            for n in ('pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_crowd_fullres')}
+    assert load_builtin_config('pyramidbox_lite_crowd_fullres').detector.input_scale == 2.0
+    assert gmac['pyramidbox_lite_crowd'] < gmac['pyramidbox_lite_crowd_fullres'] <= 1.5 * gmac['pyramidbox_lite_mobile']
+
+
+def test_full_resolution_stem_converted_from_mobile_crowd_detects_what_it_detects_on_the_averaged_image(example_images):
+    """The shipped mobile_crowd converted (finetune.full_resolution_init) and run on a real photo gives the
+    half-resolution network's outputs on the 2x2-averaged photo (the detail branch starts at zero), at two even
+    sizes (one not a multiple of 4: the stem pads as two stride-2 convs do); once the detail branch's weights move, the outputs change."""
+    import cv2
+    import paddle.nn.functional as F
+    from conftest import real_images
+    from finetune.full_resolution_init import full_resolution_state
+    from maskhub.inference.preprocess import detector_tensor
+    weights = resolve_model_dir('mobile_crowd') / 'detector.pdparams'
+    half = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
+    half.set_state_dict(paddle.load(str(weights)))
+    full = build_detector(load_builtin_config('pyramidbox_lite_crowd_fullres').detector)
+    full.set_state_dict(full_resolution_state(weights))
+    half.eval(), full.eval()
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    detector = load_builtin_config('pyramidbox_lite_crowd_fullres').detector
+    x = paddle.to_tensor(detector_tensor(image, 1.0, detector.mean_bgr, detector.std))
+    for h, w in ((x.shape[2] // 2 * 2, x.shape[3] // 2 * 2), (x.shape[2] // 2 * 2 - 2, x.shape[3] // 2 * 2 - 6)):
+        crop = x[:, :, :h, :w]
+        with paddle.no_grad():
+            want, got = half(F.avg_pool2d(crop, 2, stride=2)), full(crop)
+        assert got[0].shape == want[0].shape
+        assert got[0].shape[1] == num_priors(h, w, detector.prior_box)
+        for a, b in zip(got[:2], want[:2]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+    detail_out = full.backbone.stem1.detail_out.weight
+    detail_out.set_value(np.full(detail_out.shape, 0.05, np.float32))
+    with paddle.no_grad():
+        assert float(paddle.abs(full(crop)[1] - want[1]).max()) > 1e-3
+
+
+def test_full_resolution_init_refuses_weights_of_another_network(tmp_path):
+    from finetune.full_resolution_init import full_resolution_state
+    paddle.save({'backbone.stem1.0.weight': paddle.zeros([16, 3, 3, 3]), 'backbone.stem1.0.bias': paddle.zeros([16])},
+                str(tmp_path / 'partial.pdparams'))
+    with pytest.raises(ValueError, match='not PyramidBoxLiteCrowd weights'):
+        full_resolution_state(tmp_path / 'partial.pdparams')

@@ -422,6 +422,28 @@ def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
 
 
+def test_distillation_through_the_finest_path_pairs_the_full_resolution_student_with_the_teacher_1x_path():
+    """The full-resolution mobile_crowd (levels at strides 8, 16, 32) against the round-8 server's two-scale
+    graph: every student prior has a twin; by default its 8 and 16 px stride-8 priors pair with the server's
+    0.5x path, with teacher_path 'finest' with its 1x path (the whole network on the same pixels)."""
+    from finetune.distill import paired_priors
+    from maskhub.models.priors import level_layout, num_priors
+    student = load_builtin_config('pyramidbox_lite_crowd_fullres').detector.prior_box
+    teacher = load_builtin_config('pyramidbox_lite_server_crowd_2x_input_two_scale').detector.prior_box
+    h, w = 96, 128
+    starts = {i: (start, start + cells * len(sizes)) for i, (_, sizes, start, cells) in
+              enumerate(level_layout(h, w, teacher))}
+    n = len(density_priors(h, w, student))
+    stride8 = num_priors(h, w, student[:1])
+    for path, level in (('coarsest', 3), ('finest', 1)):
+        s_idx, t_idx = paired_priors(h, w, student, teacher, teacher_path=path)
+        assert len(s_idx) == n
+        first = t_idx[s_idx < stride8]
+        assert len(first) == stride8 and starts[level][0] <= first.min() and first.max() < starts[level][1]
+    with pytest.raises(ValueError, match='teacher_path'):
+        paired_priors(h, w, student, teacher, teacher_path='middle')
+
+
 def test_distillation_term_stays_bounded_on_crops_without_faces():
     """With no ground-truth positives the confidence term is divided by the teacher's expected face count, not
     by one: on a face-free input four times larger (four times the background priors) it stays of the same
