@@ -92,7 +92,7 @@ def test_compare_faces_tolerates_only_faces_on_the_threshold():
     assert not compare_faces([face], [dict(face, confidence=0.89)], confs_threshold=0.6)['passed']
 
 
-@pytest.mark.parametrize('model, strides', [('mobile_crowd', [4, 8, 16]), ('server', [4, 8, 16, 8, 16, 32, 16, 32, 64])])
+@pytest.mark.parametrize('model, strides', [('mobile_crowd', [8, 16, 32]), ('server', [4, 8, 16, 8, 16, 32, 16, 32, 64])])
 def test_committed_bundle_is_the_shipped_model(model, strides):
     """The Paddle-Lite bundles committed in lite_export/bundles (ARM .nb for apps, x86 .nb to check them) give
     the faces that the shipped hub module gives through Paddle Inference: a retrained model without a

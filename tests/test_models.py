@@ -239,15 +239,16 @@ def test_full_resolution_stem_compute_is_within_one_and_a_half_mobile():
 
 
 def test_full_resolution_stem_converted_from_mobile_crowd_detects_what_it_detects_on_the_averaged_image(example_images):
-    """The shipped mobile_crowd converted (finetune.full_resolution_init) and run on a real photo gives the
+    """A trained half-resolution mobile_crowd (round 3's) converted (finetune.full_resolution_init) and run on a real photo gives the
     half-resolution network's outputs on the 2x2-averaged photo (the detail branch starts at zero), at two even
     sizes (one not a multiple of 4: the stem pads as two stride-2 convs do); once the detail branch's weights move, the outputs change."""
     import cv2
     import paddle.nn.functional as F
     from conftest import real_images
     from finetune.full_resolution_init import full_resolution_state
+    from conftest import REPO
     from maskhub.inference.preprocess import detector_tensor
-    weights = resolve_model_dir('mobile_crowd') / 'detector.pdparams'
+    weights = REPO / 'finetune' / 'weights' / 'mobile_crowd_round3_detector.pdparams'
     half = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
     half.set_state_dict(paddle.load(str(weights)))
     full = build_detector(load_builtin_config('pyramidbox_lite_crowd_fullres').detector)
