@@ -17,6 +17,7 @@ strides with half-size anchors, and optionally on the half-size input for large 
 Outputs of ``forward``: ``loc`` [N, P, 4], ``conf`` [N, P, 2] (logits), ``landmarks`` [N, P, 10],
 with priors ordered level by level (smallest stride first), cell by cell, anchor by anchor.
 """
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -265,7 +266,6 @@ class PyramidBoxLiteCrowdFullRes(PyramidBoxLiteCrowd):
         """A ``PyramidBoxLiteCrowd`` state dict -> this network's (the detail branch left out: it keeps its own
         initialisation, whose output is zero). Loaded, it detects what the half-resolution network detects on
         the 2x2-averaged image."""
-        import numpy as np
         out = {k: v for k, v in state.items() if not k.startswith('backbone.stem1.')}
         weight = np.asarray(state['backbone.stem1.0.weight'])
         out['backbone.stem1.conv.weight'] = FullResolutionStem.weights_from_half_resolution(weight).astype(weight.dtype)
