@@ -46,10 +46,38 @@ def paired_priors(h, w, student_levels, teacher_levels, teacher_path='coarsest')
     return s_idx[order], t_idx[order]
 
 
-class Teacher:
-    """A frozen detector in eval mode that scores training batches."""
+def outputs_and_features(model):
+    """fn(image) -> (loc, conf, landmarks, *backbone stage maps): a ``PyramidBoxLiteCrowd`` (or a server on it)
+    and the backbone's stage maps (``Backbone.stage_maps``) of its path on the input itself (an image pyramid's
+    1x path)."""
+    def forward(image):
+        outs, features = [], None
+        for scale in getattr(model, 'scales', (1.0,)):
+            maps = model.backbone.stage_maps(image if scale == 1.0 else model.rescale(image, scale))
+            features = maps if scale == 1.0 else features
+            outs.append(model.levels_from_features(maps[0], maps[-1]))
+        if features is None:
+            raise ValueError('feature distillation needs a teacher with a path on the input itself (scale 1)')
+        return (*[paddle.concat([o[i] for o in outs], axis=1) for i in range(3)], *features)
+    return forward
 
-    def __init__(self, detector_config, weights, runtime='dygraph', precision='fp32'):
+
+def feature_mimic_loss(student_maps, teacher_maps):
+    """Sum over the maps of the squared error to the teacher's, relative to the teacher's mean square. A student
+    map with fewer channels (a folded CReLU: the teacher's map is [x, -x]) is compared with the teacher's first
+    channels."""
+    total = 0.0
+    for s, t in zip(student_maps, teacher_maps):
+        t = t[:, :s.shape[1]]
+        total = total + ((s - t) ** 2).mean() / paddle.clip((t ** 2).mean(), min=1e-6)
+    return total
+
+
+class Teacher:
+    """A frozen detector in eval mode that scores training batches; with ``features``, it also returns the
+    backbone feature maps of its path on the input itself (``outputs_and_features``)."""
+
+    def __init__(self, detector_config, weights, runtime='dygraph', precision='fp32', features=False):
         if runtime not in ('dygraph', 'openvino'):
             raise ValueError("teacher runtime must be 'dygraph' or 'openvino', got %r" % (runtime,))
         if precision != 'fp32' and runtime != 'openvino':
@@ -60,13 +88,15 @@ class Teacher:
         self.model.eval()
         for p in self.model.parameters():
             p.stop_gradient = True
-        self.compiled = (CompiledForward(self.model, self.model.forward, precision=precision)
+        self.forward = outputs_and_features(self.model) if features else self.model.forward
+        self.compiled = (CompiledForward(self.model, self.forward, precision=precision)
                          if runtime == 'openvino' else None)
 
     @paddle.no_grad()
     def __call__(self, x):
-        loc, conf, _ = self.compiled(x) if self.compiled else self.model(x)
-        return loc, F.softmax(conf, axis=-1)
+        """(loc, face/background probabilities, feature maps or ())."""
+        loc, conf, _, *maps = self.compiled(x) if self.compiled else self.forward(x)
+        return loc, F.softmax(conf, axis=-1), tuple(maps)
 
 
 def distillation_loss(student_loc, student_conf, teacher_loc, teacher_prob, pairs, num_positives,

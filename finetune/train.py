@@ -31,7 +31,7 @@ from tqdm import tqdm  # noqa: E402
 from finetune.datasets import (DetectorTrainBatches, FaceCropCache, balanced_indices, classifier_batch,  # noqa: E402
                                load_samples, oversample_hard_images)
 from finetune.batchnorm import folded_state_dict, insert_identity_bn  # noqa: E402
-from finetune.distill import Teacher, distillation_loss, paired_priors  # noqa: E402
+from finetune.distill import Teacher, distillation_loss, feature_mimic_loss, paired_priors  # noqa: E402
 from finetune.evaluate import evaluate_classifier, evaluate_detector  # noqa: E402
 from finetune.losses import multibox_loss  # noqa: E402
 from finetune.openvino_forward import CompiledForward  # noqa: E402
@@ -228,11 +228,15 @@ class DetectorTask:
         self.batches = DetectorTrainBatches(samples, model_config.detector, int(t['batch_size']), t['sizes'],
                                             int(t.get('seed', 0)), face_weights=t.get('hard_face_weights'),
                                             **augment)
-        self.teacher, self.distill = None, t.get('distill')
+        self.teacher, self.distill, self.feature_weight = None, t.get('distill'), 0.0
         if self.distill:
+            # feature_weight: the student's backbone maps also follow the teacher's (on its path on the input)
+            self.feature_weight = float(self.distill.get('feature_weight', 0.0))
+            if self.feature_weight and not hasattr(self.model, 'levels_from_features'):
+                raise ValueError('distill.feature_weight needs a student whose levels sit on its backbone features')
             self.teacher = Teacher(load_builtin_config(self.distill['teacher_config']).detector,
                                    REPO_ROOT / self.distill['teacher_weights'], self.distill.get('runtime', 'dygraph'),
-                                   self.distill.get('precision', 'fp32'))
+                                   self.distill.get('precision', 'fp32'), features=bool(self.feature_weight))
             log.info('distilling from %s (%s)', self.distill['teacher_config'], self.distill['teacher_weights'])
         # loss_levels: only these prior levels (strides) are trained; with frozen_runtime 'openvino' the frozen
         # backbone runs compiled and only what sits on its feature maps (neck and heads) runs in dygraph;
@@ -257,7 +261,14 @@ class DetectorTask:
         return self.batches.epoch(epoch, iters, rank, world, start)
 
     def forward(self, model, image, rows):
-        """(loc, conf) of the trained levels (``rows``: their prior rows in the model's output)."""
+        """(loc, conf) of the trained levels (``rows``: their prior rows in the model's output), and the backbone
+        stage maps when they are distilled (else ())."""
+        if self.teacher is not None and self.feature_weight:
+            if paddle.distributed.get_world_size() > 1:
+                raise TrainingError('distill.feature_weight runs in one process only')
+            maps = self.model.backbone.stage_maps(image)
+            loc, conf, _ = self.model.levels_from_features(maps[0], maps[-1])
+            return loc[:, rows], conf[:, rows], maps
         if self.frozen_runtime == 'openvino':
             if paddle.distributed.get_world_size() > 1:
                 raise TrainingError('train.frozen_runtime openvino runs in one process only')
@@ -266,11 +277,11 @@ class DetectorTask:
             features = self.frozen_backbone(image)
             if self.loss_levels == [self.model_config.detector.prior_box[0][0]]:     # the heads above are not needed
                 loc, conf, _ = self.model.small_face_level(*features)
-                return loc, conf
+                return loc, conf, ()
             loc, conf, _ = self.model.levels_from_features(*features)
-            return loc[:, rows], conf[:, rows]
+            return loc[:, rows], conf[:, rows], ()
         loc, conf, _ = model(image)
-        return loc[:, rows], conf[:, rows]
+        return loc[:, rows], conf[:, rows], ()
 
     def loss(self, model, batch):
         x, labels, targets = batch
@@ -278,16 +289,19 @@ class DetectorTask:
         rows = (slice(None) if self.loss_levels is None
                 else level_rows(x.shape[2], x.shape[3], self.model_config.detector.prior_box, self.loss_levels))
         labels, targets = labels[:, rows], targets[:, rows]
-        loc, conf = self.forward(model, image, rows)
+        loc, conf, maps = self.forward(model, image, rows)
         total, cls_loss, loc_loss = multibox_loss(loc, conf, labels, targets)
         if self.teacher is None:
             return total, cls_loss, loc_loss
         pairs = paired_priors(x.shape[2], x.shape[3], self.student_levels, self.teacher.config.prior_box,
                               self.distill.get('teacher_path', 'coarsest'))
-        kd_conf, kd_box = distillation_loss(loc, conf, *self.teacher(image), pairs, (labels == 1).sum(),
+        teacher_loc, teacher_prob, teacher_maps = self.teacher(image)
+        kd_conf, kd_box = distillation_loss(loc, conf, teacher_loc, teacher_prob, pairs, (labels == 1).sum(),
                                             float(self.distill.get('face_threshold', 0.5)))
         total = (total + float(self.distill.get('weight', 1.0)) * kd_conf
                  + float(self.distill.get('box_weight', 1.0)) * kd_box)
+        if maps:
+            total = total + self.feature_weight * feature_mimic_loss(maps, teacher_maps)
         return total, cls_loss, loc_loss
 
     def evaluate(self, model):

@@ -3,9 +3,11 @@ from maskhub.models.mask_classifier import MaskClassifier
 from maskhub.models.priors import density_priors, feature_sizes
 from maskhub.models.pyramidbox_lite import (PyramidBoxLiteCrowd, PyramidBoxLiteCrowdFullRes, PyramidBoxLiteCrowdServer,
                                             PyramidBoxLiteMobile, PyramidBoxLiteServer)
+from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparable
 
 DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteCrowd': PyramidBoxLiteCrowd,
              'PyramidBoxLiteCrowdFullRes': PyramidBoxLiteCrowdFullRes,
+             'PyramidBoxLiteCrowdSeparable': PyramidBoxLiteCrowdSeparable,
              'PyramidBoxLiteServer': PyramidBoxLiteServer, 'PyramidBoxLiteCrowdServer': PyramidBoxLiteCrowdServer}
 CLASSIFIERS = {'MaskClassifier': MaskClassifier}
 

@@ -35,14 +35,15 @@ class ConcatNegation(nn.Layer):
 
 
 class InceptionSE(nn.Layer):
-    """Four 64-channel branches (pool→1×1, 1×1, 1×1→3×3, 1×1→3×3→3×3) and a squeeze-excitation gate."""
+    """Four 64-channel branches (pool→1×1, 1×1, 1×1→3×3, 1×1→3×3→3×3) and a squeeze-excitation gate.
+    ``conv(in, out, kernel)`` builds each conv + ReLU (a separable one in ``PyramidBoxLiteCrowdSeparable``)."""
 
-    def __init__(self, in_ch):
+    def __init__(self, in_ch, conv=conv_relu):
         super().__init__()
-        self.pool_branch = conv_relu(in_ch, 64, 1)
-        self.conv1x1 = conv_relu(in_ch, 64, 1)
-        self.conv3x3 = nn.Sequential(conv_relu(in_ch, 48, 1), conv_relu(48, 64, 3))
-        self.conv5x5 = nn.Sequential(conv_relu(in_ch, 48, 1), conv_relu(48, 64, 3), conv_relu(64, 64, 3))
+        self.pool_branch = conv(in_ch, 64, 1)
+        self.conv1x1 = conv(in_ch, 64, 1)
+        self.conv3x3 = nn.Sequential(conv(in_ch, 48, 1), conv(48, 64, 3))
+        self.conv5x5 = nn.Sequential(conv(in_ch, 48, 1), conv(48, 64, 3), conv(64, 64, 3))
         self.se_reduce = nn.Conv2D(256, 16, 1)
         self.se_expand = nn.Conv2D(16, 256, 1)
 
@@ -92,10 +93,17 @@ class Backbone(nn.Layer):
 
     def features(self, x):
         """(stride-4 stem features [N, 96, H/4, W/4], stride-8 features [N, 256, H/8, W/8])."""
+        maps = self.stage_maps(x)
+        return maps[0], maps[-1]
+
+    def stage_maps(self, x):
+        """The stride-4 stem map, the stem's stride-8 output and each Inception block's output, in order."""
         x = self.negate(self.stem1(x))
-        feat4 = self.negate(self.stem2(x))
-        x = self.stem4(self.stem3(feat4))
-        return feat4, self.block3(self.block2(self.block1(x)))
+        maps = [self.negate(self.stem2(x))]
+        maps.append(self.stem4(self.stem3(maps[0])))
+        for block in (self.block1, self.block2, self.block3):
+            maps.append(block(maps[-1]))
+        return maps
 
 
 def no_context_blocks(arch, detector_config):

@@ -1,0 +1,153 @@
+"""``PyramidBoxLiteCrowdSeparable``: the mobile_crowd network made cheap enough to run on the photo at full size.
+
+Reading the photo at full size (config ``input_scale: 2`` at the default shrink 0.5) costs four times the
+multiply-adds; this network gets them back where they are spent, with layers that start from a trained
+``PyramidBoxLiteCrowd`` (``state_from_dense``, below):
+
+- every 3x3 conv after the stem's first becomes depthwise-separable (a depthwise 3x3 with ``rank`` filters per
+  input channel, then a 1x1 conv), initialised from the dense conv by a rank-``rank`` SVD of each input channel's
+  [out, 3x3] weight slice;
+- the CReLU doubling [x, -x] before stem2, stem3 and the stride-4 lateral conv is folded into those convs
+  (W[:, :C] - W[:, C:] on x alone: exact, half the input channels);
+- the heads regress boxes and scores only (no landmarks: nothing reads them);
+- the stride-4 level works at 40 channels instead of 64 (it runs on 16 times the cells of the stride-16 level),
+  so it starts from random weights.
+
+Detector compute at 320x240 (the network reading 640x480): 1.23 GMAC, 1.44x the official mobile network's 0.85.
+Prior levels and tensor sizes are ``PyramidBoxLiteCrowd``'s (strides 4, 8, 16 of the network input).
+"""
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from maskhub.models.pyramidbox_lite import (Backbone, BoxOnlyHead, InceptionSE, PyramidBoxLiteCrowd, TopDownFusion,
+                                            conv_relu)
+
+
+class SeparableConv(nn.Layer):
+    """k x k conv as depthwise (``rank`` filters per input channel, no bias) then pointwise (with bias)."""
+
+    def __init__(self, in_ch, out_ch, kernel=3, stride=1, rank=1):
+        super().__init__()
+        self.depthwise = nn.Conv2D(in_ch, in_ch * rank, kernel, stride=stride, padding=kernel // 2, groups=in_ch,
+                                   bias_attr=False)
+        self.pointwise = nn.Conv2D(in_ch * rank, out_ch, 1)
+        self.rank = rank
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+
+    @staticmethod
+    def weights_from_dense(weight, bias, rank):
+        """Dense [out, in, k, k] weights -> (depthwise [in*rank, 1, k, k], pointwise [out, in*rank, 1, 1], bias):
+        per input channel, the best rank-``rank`` approximation (SVD) of its [out, k*k] slice."""
+        out_ch, in_ch, kh, kw = weight.shape
+        depthwise = np.zeros((in_ch * rank, 1, kh, kw), np.float32)
+        pointwise = np.zeros((out_ch, in_ch * rank, 1, 1), np.float32)
+        for i in range(in_ch):
+            u, s, vt = np.linalg.svd(weight[:, i].reshape(out_ch, kh * kw).astype(np.float64), full_matrices=False)
+            for j in range(rank):
+                root = np.sqrt(s[j])
+                depthwise[i * rank + j, 0] = (vt[j] * root).reshape(kh, kw)
+                pointwise[:, i * rank + j, 0, 0] = u[:, j] * root
+        return depthwise, pointwise, np.asarray(bias, np.float32)
+
+
+def separable_relu(rank):
+    def build(in_ch, out_ch, kernel, stride=1):
+        if kernel == 1:
+            return conv_relu(in_ch, out_ch, 1, stride)
+        return nn.Sequential(SeparableConv(in_ch, out_ch, kernel, stride, rank), nn.ReLU())
+    return build
+
+
+class SeparableBackbone(Backbone):
+    """The mobile backbone with separable 3x3 convs after stem1 and the CReLU doublings folded away.
+    ``features`` returns (stride-4 map [N, 48, H/4, W/4] = relu(stem2), stride-8 features [N, 256, H/8, W/8])."""
+
+    def __init__(self, stem_rank=2, block_rank=1):
+        nn.Layer.__init__(self)
+        stem = separable_relu(stem_rank)
+        self.stem1 = conv_relu(3, 16, 3, stride=2)
+        self.stem2 = stem(16, 48, 3, stride=2)
+        self.stem3 = stem(48, 96, 3, stride=2)
+        self.stem4 = conv_relu(96, 128, 1)
+        block = separable_relu(block_rank)
+        self.block1 = InceptionSE(128, conv=block)
+        self.block2 = InceptionSE(256, conv=block)
+        self.block3 = InceptionSE(256, conv=block)
+
+    def stage_maps(self, x):
+        maps = [self.stem2(self.stem1(x))]
+        maps.append(self.stem4(self.stem3(maps[0])))
+        for block in (self.block1, self.block2, self.block3):
+            maps.append(block(maps[-1]))
+        return maps
+
+
+class SeparableBoxHead(BoxOnlyHead):
+    """Box and score convs of one level, depthwise-separable; landmarks zeros (as ``BoxOnlyHead``)."""
+
+    def __init__(self, in_ch, num_anchors, stride=1, rank=1):
+        nn.Layer.__init__(self)
+        self.loc = SeparableConv(in_ch, num_anchors * 4, 3, stride, rank)
+        self.conf = SeparableConv(in_ch, num_anchors * 2, 3, stride, rank)
+
+
+class SeparableFusion(TopDownFusion):
+    """``TopDownFusion`` on the folded stride-4 map (48 channels) with a separable smoothing conv."""
+
+    def __init__(self, out_ch=64, rank=1):
+        nn.Layer.__init__(self)
+        self.lateral = nn.Conv2D(48, out_ch, 1)
+        self.top_down = nn.Conv2D(256, out_ch, 1)
+        self.smooth = separable_relu(rank)(out_ch, out_ch, 3)
+        self.context = nn.Sequential()
+
+
+# dense layers whose input is a CReLU doubling [x, -x]: their weights fold to W[:, :C] - W[:, C:]
+_FOLDED = ('backbone.stem2.0', 'backbone.stem3.0', 'fusion4.lateral')
+
+
+class PyramidBoxLiteCrowdSeparable(PyramidBoxLiteCrowd):
+    """``PyramidBoxLiteCrowd`` with separable convs, folded CReLUs and box-only heads (module docstring)."""
+
+    STEM_RANK, BLOCK_RANK, HEAD_RANK = 2, 1, 1
+
+    def __init__(self, anchors_per_level=(2, 3, 2), neck_channels=40, context_blocks=0):
+        if context_blocks:
+            raise ValueError('PyramidBoxLiteCrowdSeparable has no context blocks')
+        nn.Layer.__init__(self)
+        if len(anchors_per_level) != 3:
+            raise ValueError('PyramidBoxLiteCrowdSeparable has three prior levels (strides 4, 8, 16), got %d'
+                             % len(anchors_per_level))
+        self.backbone = SeparableBackbone(self.STEM_RANK, self.BLOCK_RANK)
+        self.fusion4 = SeparableFusion(neck_channels, self.HEAD_RANK)
+        self.head4 = SeparableBoxHead(neck_channels, anchors_per_level[0], rank=self.HEAD_RANK)
+        self.head8 = SeparableBoxHead(256, anchors_per_level[1], rank=self.HEAD_RANK)
+        self.head16 = SeparableBoxHead(256, anchors_per_level[2], stride=2, rank=self.HEAD_RANK)
+
+    def state_from_dense(self, dense_state):
+        """The tensors of this network that a ``PyramidBoxLiteCrowd`` state dict gives: folded and factorised as
+        the module docstring says, the others as they are; landmark heads and layers whose shape differs (the
+        narrower stride-4 level) are left out."""
+        dense = {k: np.asarray(v) for k, v in dense_state.items()}
+        for prefix in _FOLDED:
+            w = dense[prefix + '.weight']
+            half = w.shape[1] // 2
+            dense[prefix + '.weight'] = w[:, :half] - w[:, half:]
+        own = self.state_dict()
+        out = {}
+        for name, layer in self.named_sublayers():
+            if isinstance(layer, SeparableConv) and name + '.weight' in dense:
+                dw, pw, b = SeparableConv.weights_from_dense(dense[name + '.weight'], dense[name + '.bias'], layer.rank)
+                out.update({name + '.depthwise.weight': dw, name + '.pointwise.weight': pw,
+                            name + '.pointwise.bias': b})
+        for key in own:
+            if key not in out and key in dense:
+                out[key] = dense[key]
+        out = {k: v for k, v in out.items() if list(v.shape) == list(own[k].shape)}
+        if not any(k.startswith('backbone.block3.') for k in out):
+            raise ValueError('no backbone tensor converted: not PyramidBoxLiteCrowd weights')
+        return out
