@@ -13,7 +13,8 @@ from maskhub.models.priors import density_priors, feature_sizes, num_priors
                                   'pyramidbox_lite_server', 'pyramidbox_lite_server_two_scale',
                                   'pyramidbox_lite_server_crowd', 'pyramidbox_lite_server_crowd_two_scale',
                                   'pyramidbox_lite_server_crowd_2x_input',
-                                  'pyramidbox_lite_server_crowd_2x_input_two_scale', 'pyramidbox_lite_crowd_fullres'])
+                                  'pyramidbox_lite_server_crowd_2x_input_two_scale', 'pyramidbox_lite_crowd_fullres',
+                                  'pyramidbox_lite_crowd_separable'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -277,3 +278,51 @@ def test_full_resolution_init_refuses_weights_of_another_network(tmp_path):
                 str(tmp_path / 'partial.pdparams'))
     with pytest.raises(ValueError, match='not PyramidBoxLiteCrowd weights'):
         full_resolution_state(tmp_path / 'partial.pdparams')
+
+
+def test_separable_network_reads_the_photo_at_full_size_within_one_and_a_half_mobile():
+    from maskhub.evaluation.compute import detector_gmac
+    config = load_builtin_config('pyramidbox_lite_crowd_separable').detector
+    assert config.input_scale == 2.0 and config.prior_box == load_builtin_config('pyramidbox_lite_crowd').detector.prior_box
+    gmac = detector_gmac(config)
+    assert 1.2 < gmac / detector_gmac(load_builtin_config('pyramidbox_lite_mobile').detector) <= 1.5, gmac
+
+
+def test_separable_network_at_full_rank_computes_the_dense_network_on_a_real_photo(example_images):
+    """``state_from_dense`` folds the CReLU doublings and factorises every 3x3 conv: at rank 9 (and the dense
+    network's 64-channel stride-4 level) that is exact, so the separable network gives the trained dense one's
+    outputs; at the shipped ranks it is only a start (the outputs differ)."""
+    import cv2
+    from conftest import REPO, real_images
+    from maskhub.inference.preprocess import detector_tensor
+    from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparable
+    weights = paddle.load(str(REPO / 'finetune' / 'weights' / 'server_round8_detector.pdparams'))
+    dense = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
+    dense.set_state_dict(weights)
+    exact = PyramidBoxLiteCrowdSeparable(neck_channels=64, stem_rank=9, block_rank=9, head_rank=9)
+    state = exact.state_from_dense(weights)
+    assert sorted(state) == sorted(exact.state_dict())
+    exact.set_state_dict(state)
+    shipped = PyramidBoxLiteCrowdSeparable()
+    shipped.set_state_dict(shipped.state_from_dense(weights))
+    for net in (dense, exact, shipped):
+        net.eval()
+    detector = load_builtin_config('pyramidbox_lite_crowd').detector
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    x = paddle.to_tensor(detector_tensor(image, 0.5, detector.mean_bgr, detector.std))
+    with paddle.no_grad():
+        want, got, approx = dense(x), exact(x), shipped(x)
+    for a, b in zip(got[:2], want[:2]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-3)
+    assert float(paddle.abs(approx[1] - want[1]).max()) > 0.1
+
+
+def test_separable_init_leaves_only_the_narrower_stride4_level_fresh_and_refuses_foreign_weights(tmp_path):
+    from conftest import REPO
+    from finetune.separable_init import separable_state
+    state, fresh = separable_state(REPO / 'finetune' / 'weights' / 'server_round8_detector.pdparams')
+    assert fresh and all(k.startswith(('fusion4.', 'head4.')) for k in fresh)
+    assert float(state['head4.conf.pointwise.weight'].abs().sum()) > 0
+    paddle.save({'backbone.stem1.0.weight': paddle.zeros([16, 3, 3, 3])}, str(tmp_path / 'partial.pdparams'))
+    with pytest.raises(ValueError, match='not PyramidBoxLiteCrowd weights'):
+        separable_state(tmp_path / 'partial.pdparams')

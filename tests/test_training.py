@@ -403,7 +403,8 @@ def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_
     x = paddle.rand([2, 3, h, w])
     mobile.eval()
     loc, conf, _ = mobile(x)
-    t_loc, t_prob = teacher(x)
+    t_loc, t_prob, no_maps = teacher(x)
+    assert no_maps == ()
     kd_conf, kd_box = distillation_loss(loc, conf, t_loc, t_prob, (s_idx, t_idx), num_positives=4)
     assert abs(float(kd_conf)) < 1e-5 and abs(float(kd_box)) < 1e-5
 
@@ -418,7 +419,7 @@ def test_distillation_pairs_priors_and_vanishes_when_student_equals_teacher(tmp_
     assert float(paddle.abs(student.head4.conf.weight.grad).sum()) > 0
     assert all(p.grad is None for p in teacher.model.parameters())
     compiled = Teacher(server, tmp_path / 'w.pdparams', runtime='openvino')
-    for got, want in zip(compiled(x), (t_loc, t_prob)):
+    for got, want in zip(compiled(x)[:2], (t_loc, t_prob)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
 
 
@@ -514,3 +515,34 @@ def test_in_training_validation_runs_the_pipeline_stages_of_the_shipped_model(ex
     raw = pipeline.config.to_dict()
     plain = ModelConfig.from_dict(dict(raw, detector=dict(raw['detector'], input_scale=1.0)))
     assert evaluate_detector(model, [sample], plain, shrink=1.0) == result
+
+
+def test_feature_distillation_follows_the_teacher_1x_path_maps(tmp_path):
+    """A two-scale server teacher with features returns its 1x path's five backbone stage maps (those of its base
+    network on the input); a student with the teacher's weights has zero mimic loss, the separable student (folded
+    stride-4 map: compared with the first half of the teacher's [x, -x]) a positive one with gradients, and the
+    compiled teacher gives the same maps."""
+    from finetune.distill import Teacher, feature_mimic_loss
+    from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparable
+    server = load_builtin_config('pyramidbox_lite_server_crowd_2x_input_two_scale').detector
+    dense = build_detector(load_builtin_config('pyramidbox_lite_crowd').detector)
+    dense.set_state_dict(paddle.load(str(REPO / 'finetune' / 'weights' / 'server_round8_detector.pdparams')))
+    dense.eval()
+    teacher = Teacher(server, REPO / 'finetune' / 'weights' / 'server_round8_detector.pdparams', features=True)
+    x = paddle.rand([1, 3, 64, 96]) - 0.5
+    loc, prob, maps = teacher(x)
+    want = dense.backbone.stage_maps(x)
+    assert len(maps) == 5 and [m.shape[1] for m in maps] == [96, 128, 256, 256, 256]
+    for got, ref in zip(maps, want):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5)
+    assert float(feature_mimic_loss(want, maps)) < 1e-8
+    student = PyramidBoxLiteCrowdSeparable()
+    student.set_state_dict(student.state_from_dense(dense.state_dict()))
+    loss = feature_mimic_loss(student.backbone.stage_maps(x), maps)
+    assert float(loss) > 0.05
+    loss.backward()
+    assert float(paddle.abs(student.backbone.block1.conv3x3[1][0].depthwise.weight.grad).sum()) > 0
+    compiled = Teacher(server, REPO / 'finetune' / 'weights' / 'server_round8_detector.pdparams', runtime='openvino',
+                       features=True)
+    for got, ref in zip(compiled(x)[2], maps):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-4)
