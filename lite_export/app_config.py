@@ -64,6 +64,15 @@ def detector_section(config):
         'to_image_pixels': 'left = trunc(clamp(x1 * w / (shrink * input_scale), 0, W)), '
                            'top = trunc(clamp(y1 * h / (shrink * input_scale), 0, H)), same for right (x2) and '
                            'bottom (y2); w, h: detector input size, W, H: image size',
+        'flip_test': {
+            'enabled': d.flip_test,
+            'rule': 'when enabled: run the detector also on the input mirrored left-right; decode and NMS each '
+                    'pass with nms.score_threshold (not confs_threshold); mirror the second pass back '
+                    '(x1, x2 = 1 - x2, 1 - x1); fuse: a box whose best IoU with the other pass is >= 0.3 becomes '
+                    'the score-weighted mean of the pair with their mean score, an unmatched box keeps its box at '
+                    'half its score (both passes contribute their boxes); then one NMS with score threshold '
+                    'max(nms.score_threshold, confs_threshold), then to_image_pixels',
+        },
     }
 
 

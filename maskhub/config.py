@@ -36,6 +36,8 @@ class DetectorConfig:
     # (1x, 0.5x, 0.25x of its input) then has its finest path on the image's own pixels, not on an
     # upsampled shrunk image, at the same compute
     input_scale: float = 1.0
+    # also run the detector on the mirrored image and merge both passes' boxes in one NMS (twice the compute)
+    flip_test: bool = False
 
     @property
     def anchors_per_level(self):
@@ -115,7 +117,8 @@ class ModelConfig:
                 variances=tuple(float(v) for v in det.pop('variances', (0.1, 0.1, 0.2, 0.2))),
                 mean_bgr=tuple(float(v) for v in det.pop('mean_bgr', DetectorConfig.mean_bgr)),
                 std=float(det.pop('std', 0.5)), nms=NMSParams(**det.pop('nms', {})),
-                context_blocks=int(det.pop('context_blocks', 0)), input_scale=float(det.pop('input_scale', 1.0)))
+                context_blocks=int(det.pop('context_blocks', 0)), input_scale=float(det.pop('input_scale', 1.0)),
+                flip_test=bool(det.pop('flip_test', False)))
             if det:
                 raise ConfigError('unknown detector keys: %s' % sorted(det))
             if detector.context_blocks < 0:
@@ -155,6 +158,8 @@ class ModelConfig:
             detector['context_blocks'] = d.context_blocks
         if d.input_scale != 1.0:
             detector['input_scale'] = d.input_scale
+        if d.flip_test:
+            detector['flip_test'] = True
         return {
             'name': self.name, 'description': self.description,
             'detector': detector,

@@ -185,3 +185,45 @@ def test_input_scale_reads_the_image_at_that_many_times_the_shrink(tmp_path, exa
     assert len(boxes) > 0
     np.testing.assert_array_equal(boxes, plain_boxes)
     np.testing.assert_allclose(scores, plain_scores, rtol=1e-5)
+
+
+def test_two_passes_fuse_matched_faces_and_halve_the_others():
+    a = np.array([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.6, 0.6]], np.float32)
+    b = np.array([[0.11, 0.1, 0.21, 0.2], [0.8, 0.8, 0.9, 0.9]], np.float32)
+    boxes, scores = postprocess.fuse_two_passes(a, np.array([0.9, 0.6]), b, np.array([0.7, 0.8]))
+    assert len(boxes) == 4
+    np.testing.assert_allclose(scores, [0.8, 0.3, 0.8, 0.4], rtol=1e-6)      # pair: mean; alone: half
+    np.testing.assert_allclose(boxes[0], (a[0] * 0.9 + b[0] * 0.7) / 1.6, rtol=1e-5)
+    np.testing.assert_allclose(boxes[1], a[1])
+    empty, none = postprocess.fuse_two_passes(a[:0], np.zeros(0), b[:0], np.zeros(0))
+    assert empty.shape == (0, 4) and none.shape == (0,)
+
+
+def test_flip_test_finds_on_the_mirrored_photo_the_mirrored_faces(tmp_path, example_images):
+    """With ``flip_test`` the detector also runs on the mirrored input and both passes are fused, so the
+    faces of a mirrored photo are those of the photo, mirrored (within the pixel rounding); without it the
+    model stays as it was, and the config round-trips the option."""
+    import shutil
+    import yaml
+    from conftest import real_images
+    from maskhub import MaskDetector
+    from maskhub.inference.registry import resolve_model_dir
+    model_dir = tmp_path / 'mobile_flip'
+    shutil.copytree(resolve_model_dir('mobile'), model_dir)
+    raw = yaml.safe_load((model_dir / 'model.yml').read_text())
+    raw['detector']['flip_test'] = True
+    (model_dir / 'model.yml').write_text(yaml.safe_dump(raw))
+    flip = MaskDetector(str(model_dir), backend='paddle', threads=2)
+    assert flip.config.detector.flip_test and ModelConfig.from_dict(flip.config.to_dict()).detector.flip_test
+    assert not load_builtin_config('pyramidbox_lite_mobile').detector.flip_test
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    heads = flip.infer(flip.preprocess(image, 0.5).tensor)
+    assert len(heads) == 5 and heads[3].shape == heads[0].shape
+    boxes, scores = flip.detect(image, 0.5, 0.3)
+    m_boxes, m_scores = flip.detect(np.ascontiguousarray(image[:, ::-1]), 0.5, 0.3)
+    assert len(boxes) >= 3 and len(m_boxes) == len(boxes)
+    width = image.shape[1]
+    mirrored_back = np.stack([width - m_boxes[:, 2], m_boxes[:, 1], width - m_boxes[:, 0], m_boxes[:, 3]], 1)
+    order, m_order = np.lexsort(boxes.T[::-1]), np.lexsort(mirrored_back.T[::-1])
+    np.testing.assert_allclose(mirrored_back[m_order], boxes[order], atol=2)
+    np.testing.assert_allclose(np.sort(m_scores), np.sort(scores), atol=1e-4)

@@ -14,7 +14,8 @@ GMAC_INPUT = (320, 240)     # width, height: a 640×480 frame at the default shr
 
 def detector_gmac(detector_config, width=GMAC_INPUT[0], height=GMAC_INPUT[1]):
     """GMAC (10^9 multiply-accumulates) of the detector network of ``detector_config`` on one
-    ``width`` × ``height`` image already shrunk (a network with ``input_scale`` reads it that many times larger)."""
+    ``width`` × ``height`` image already shrunk (a network with ``input_scale`` reads it that many times larger;
+    with ``flip_test`` it runs twice)."""
     import paddle
     from maskhub.models import build_detector
     network = build_detector(detector_config)
@@ -22,4 +23,4 @@ def detector_gmac(detector_config, width=GMAC_INPUT[0], height=GMAC_INPUT[1]):
     with contextlib.redirect_stdout(io.StringIO()):      # paddle.flops prints a line per layer type
         scale = detector_config.input_scale
         macs = paddle.flops(network, [1, 3, int(height * scale), int(width * scale)])
-    return macs / 1e9
+    return macs / 1e9 * (2 if detector_config.flip_test else 1)

@@ -110,9 +110,13 @@ class MaskDetector:
                              shrink, tuple(image_bgr.shape[:2]))
 
     def infer(self, detector_input):
-        """float32 [N, 3, h, w] -> (loc [N,P,4], conf softmax [N,P,2], landmarks [N,P,10]) from the runner."""
+        """float32 [N, 3, h, w] -> (loc [N,P,4], conf softmax [N,P,2], landmarks [N,P,10]) from the runner; with
+        the config's ``flip_test`` followed by (loc, conf) of the mirrored input, which postprocess merges."""
         with self._lock:
-            return self.detector(detector_input)
+            heads = self.detector(detector_input)
+            if not self.config.detector.flip_test:
+                return heads
+            return tuple(heads[:3]) + tuple(self.detector(np.ascontiguousarray(detector_input[:, :, :, ::-1]))[:2])
 
     def postprocess(self, heads, prep, confs_threshold=None):
         """Heads of one image -> (boxes int [K,4] in image pixels, scores [K]), by descending score
@@ -120,8 +124,9 @@ class MaskDetector:
         if confs_threshold is None:
             confs_threshold = self.config.defaults.confs_threshold
         det = self.config.detector
+        mirrored = (heads[3][0], heads[4][0]) if len(heads) > 3 else None
         return postprocess.face_boxes(heads[0][0], heads[1][0], det, prep.input_hw, det.input_shrink(prep.shrink),
-                                      prep.image_hw, confs_threshold)
+                                      prep.image_hw, confs_threshold, mirrored)
 
     def detect(self, image_bgr, shrink=None, confs_threshold=None):
         """Faces of one image at one shrink: preprocess -> infer -> postprocess."""

@@ -30,9 +30,11 @@ def decode_boxes(loc, priors, variances):
     return np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
 
 
-def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, confs_threshold):
+def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, confs_threshold, mirrored=None):
     """One image's detector heads -> (boxes int [K, 4] in image pixels, scores [K]), by descending score:
     the config's priors (cached per input size), decoding and NMS, faces scoring above ``confs_threshold``.
+    ``mirrored``: (loc, conf_softmax) of the horizontally mirrored input (``flip_test``); its boxes, mirrored
+    back, join the candidates before the one NMS.
 
     Greedy NMS keeps boxes in score order and only higher-scoring boxes suppress, so dropping candidates
     at or below ``confs_threshold`` before NMS returns exactly the same faces, much faster."""
@@ -41,9 +43,46 @@ def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, c
     nms_params = detector_config.nms
     nms_params = NMSParams(max(nms_params.score_threshold, confs_threshold), nms_params.nms_top_k,
                            nms_params.iou_threshold, nms_params.keep_top_k)
-    det, _ = detect_faces(loc, conf_softmax, density_priors(h, w, detector_config.prior_box),
-                          detector_config.variances, nms_params)
-    return to_pixel_boxes(det[:, 2:], (h, w), shrink, image_hw), det[:, 1]
+    priors = density_priors(h, w, detector_config.prior_box)
+    if mirrored is None:
+        det, _ = detect_faces(loc, conf_softmax, priors, detector_config.variances, nms_params)
+        return to_pixel_boxes(det[:, 2:], (h, w), shrink, image_hw), det[:, 1]
+    # each pass at the config's own floor, so a face just under the threshold in one pass still counts
+    floor = NMSParams(detector_config.nms.score_threshold, nms_params.nms_top_k, nms_params.iou_threshold,
+                      nms_params.keep_top_k)
+    det, _ = detect_faces(loc, conf_softmax, priors, detector_config.variances, floor)
+    m_det, _ = detect_faces(mirrored[0], mirrored[1], priors, detector_config.variances, floor)
+    m_boxes = np.stack([1.0 - m_det[:, 4], m_det[:, 3], 1.0 - m_det[:, 2], m_det[:, 5]], axis=1)
+    boxes, scores = fuse_two_passes(det[:, 2:], det[:, 1], m_boxes, m_det[:, 1])
+    keep = nms(boxes, scores, nms_params)
+    return to_pixel_boxes(boxes[keep], (h, w), shrink, image_hw), scores[keep]
+
+
+def fuse_two_passes(boxes_a, scores_a, boxes_b, scores_b, match_iou=0.3):
+    """Detections of two passes over the same image (e.g. the image and its mirror, boxes in one frame) ->
+    (boxes, scores) of both: a box matched in the other pass (best IoU >= ``match_iou``) becomes the
+    score-weighted mean of the pair with their mean score; an unmatched one keeps its box at half its score
+    (the other pass gave it 0). Faces both passes see rank above those only one sees."""
+    out_boxes, out_scores = [], []
+    for mine, my_scores, other, other_scores in ((boxes_a, scores_a, boxes_b, scores_b),
+                                                 (boxes_b, scores_b, boxes_a, scores_a)):
+        if not len(mine):
+            continue
+        if len(other):
+            iou = np.stack([iou_one_to_many(box, other) for box in mine])
+            best = iou.argmax(1)
+            matched = iou[np.arange(len(mine)), best] >= match_iou
+        else:
+            best, matched = np.zeros(len(mine), np.int64), np.zeros(len(mine), bool)
+        partner = np.where(matched, other_scores[best] if len(other) else 0.0, 0.0)
+        weights = np.stack([my_scores, partner], 1)
+        pair = np.stack([mine, other[best] if len(other) else mine], 1)
+        mean_box = (pair * weights[:, :, None]).sum(1) / weights.sum(1, keepdims=True)
+        out_boxes.append(np.where(matched[:, None], mean_box, mine))
+        out_scores.append((my_scores + partner) / 2)
+    if not out_boxes:
+        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+    return np.concatenate(out_boxes).astype(np.float32), np.concatenate(out_scores).astype(np.float32)
 
 
 def box_area(boxes):
@@ -73,20 +112,24 @@ def nms(boxes, scores, params=NMSParams()):
     return np.asarray(keep, np.int64)
 
 
+def candidate_boxes(loc, conf_softmax, priors, variances, params=NMSParams()):
+    """(decoded boxes [C, 4], face scores [C], prior indices [C]) of the priors scoring above
+    ``params.score_threshold``, the ``params.nms_top_k`` best, by descending score."""
+    scores = conf_softmax[:, 1]
+    candidates = np.flatnonzero(scores > params.score_threshold)
+    candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:params.nms_top_k]
+    return decode_boxes(loc[candidates], priors[candidates], variances), scores[candidates], candidates
+
+
 def detect_faces(loc, conf_softmax, priors, variances, params=NMSParams()):
     """One image's heads -> (detections [N, 6] = label, score, x1, y1, x2, y2 normalised, prior index [N]).
 
     Only the priors scoring above ``params.score_threshold`` are decoded (the others can never be kept),
     which is what makes a high threshold cheap; the result equals decoding all priors first."""
-    scores = conf_softmax[:, 1]
-    candidates = np.flatnonzero(scores > params.score_threshold)
-    candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:params.nms_top_k]
-    boxes = decode_boxes(loc[candidates], priors[candidates], variances)
-    local = nms(boxes, scores[candidates], NMSParams(-np.inf, params.nms_top_k, params.iou_threshold,
-                                                     params.keep_top_k))
-    keep = candidates[local]
-    det = np.concatenate([np.ones((keep.size, 1), np.float32), scores[keep, None], boxes[local]], axis=1)
-    return det.astype(np.float32), keep
+    boxes, scores, candidates = candidate_boxes(loc, conf_softmax, priors, variances, params)
+    local = nms(boxes, scores, NMSParams(-np.inf, params.nms_top_k, params.iou_threshold, params.keep_top_k))
+    det = np.concatenate([np.ones((local.size, 1), np.float32), scores[local, None], boxes[local]], axis=1)
+    return det.astype(np.float32), candidates[local]
 
 
 def to_pixel_boxes(det_boxes, input_hw, shrink, image_hw):
