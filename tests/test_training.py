@@ -491,17 +491,26 @@ def test_training_curves_plot_a_committed_run_folder(tmp_path):
     assert plot_run(run, tmp_path / 'curve.png').stat().st_size > 10_000
 
 
-def test_in_training_validation_runs_the_pipeline_stages_of_the_shipped_model(example_images):
+def test_in_training_validation_runs_the_pipeline_stages_of_the_shipped_model(example_images, tmp_path):
     """The per-epoch val reads the image as the shipped server does (input_scale 2 at shrink 0.5): taking the
-    pipeline's own faces as ground truth, the training model finds every one of them again."""
+    pipeline's own faces as ground truth, the training model finds every one of them again. It measures the
+    network's single pass: the shipped server's ``flip_test`` (a second, mirrored pass) is turned off here."""
+    import shutil
     import cv2
+    import yaml
     from conftest import real_images
     from finetune.evaluate import evaluate_detector
     from finetune.train import load_matching_weights
     from maskhub import MaskDetector
     from maskhub.data.samples import Sample
+    from maskhub.inference.registry import resolve_model_dir
     path = real_images(example_images, 1)[0]
-    pipeline = MaskDetector('server', backend='dygraph', threads=2)
+    model_dir = tmp_path / 'server_one_pass'
+    shutil.copytree(resolve_model_dir('server'), model_dir)
+    raw = yaml.safe_load((model_dir / 'model.yml').read_text())
+    assert raw['detector'].pop('flip_test') is True
+    (model_dir / 'model.yml').write_text(yaml.safe_dump(raw))
+    pipeline = MaskDetector(str(model_dir), backend='dygraph', threads=2)
     assert pipeline.config.detector.input_scale == 2.0
     boxes, _ = pipeline.detect(cv2.imread(str(path)), shrink=0.5, confs_threshold=0.5)
     assert len(boxes) > 0
