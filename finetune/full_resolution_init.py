@@ -26,13 +26,18 @@ def full_resolution_state(half_resolution_weights, config='pyramidbox_lite_crowd
     return network.state_dict()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def conversion_arguments(description, network, config, seed, argv=None):
+    """The command line of a weight conversion (``--weights`` in, ``--out``, ``--config``, ``--seed``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--weights', required=True, help='PyramidBoxLiteCrowd detector .pdparams')
-    parser.add_argument('--out', required=True, help='where to write the full-resolution .pdparams')
-    parser.add_argument('--config', default='pyramidbox_lite_crowd_fullres')
-    parser.add_argument('--seed', type=int, default=10, help='initialisation of the detail branch')
-    args = parser.parse_args(argv)
+    parser.add_argument('--out', required=True, help='where to write the %s .pdparams' % network)
+    parser.add_argument('--config', default=config)
+    parser.add_argument('--seed', type=int, default=seed, help='initialisation of the layers not converted')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = conversion_arguments(__doc__.split('\n\n')[0], 'full-resolution', 'pyramidbox_lite_crowd_fullres', 10, argv)
     paddle.save(full_resolution_state(args.weights, args.config, args.seed), args.out)
     print('wrote %s' % args.out)
 

@@ -5,10 +5,9 @@ folded, 3x3 convs factorised by SVD, 1x1 convs and biases as they are; the narro
     python -m finetune.separable_init --weights finetune/weights/server_round8_detector.pdparams \
         --out finetune/weights/mobile_crowd_round11_init_detector.pdparams
 """
-import argparse
-
 import paddle
 
+from finetune.full_resolution_init import conversion_arguments
 from finetune.train import background_prior_init
 from maskhub.config import load_builtin_config
 from maskhub.models import build_detector
@@ -26,12 +25,8 @@ def separable_state(dense_weights, config='pyramidbox_lite_crowd_separable', see
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--weights', required=True, help='PyramidBoxLiteCrowd detector .pdparams')
-    parser.add_argument('--out', required=True, help='where to write the separable network .pdparams')
-    parser.add_argument('--config', default='pyramidbox_lite_crowd_separable')
-    parser.add_argument('--seed', type=int, default=11, help='initialisation of the layers not converted')
-    args = parser.parse_args(argv)
+    args = conversion_arguments(__doc__.split('\n\n')[0], 'separable network', 'pyramidbox_lite_crowd_separable', 11,
+                                argv)
     state, fresh = separable_state(args.weights, args.config, args.seed)
     paddle.save(state, args.out)
     print('wrote %s (%d tensors, %d at initialisation: %s)' % (args.out, len(state), len(fresh), ', '.join(fresh)))
