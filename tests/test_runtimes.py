@@ -227,3 +227,12 @@ def test_flip_test_finds_on_the_mirrored_photo_the_mirrored_faces(tmp_path, exam
     order, m_order = np.lexsort(boxes.T[::-1]), np.lexsort(mirrored_back.T[::-1])
     np.testing.assert_allclose(mirrored_back[m_order], boxes[order], atol=2)
     np.testing.assert_allclose(np.sort(m_scores), np.sort(scores), atol=1e-4)
+
+
+def test_pairwise_iou_is_iou_one_to_many_row_by_row():
+    rng = np.random.default_rng(0)
+    corners = [np.sort(rng.random((n, 2, 2)), axis=1).reshape(n, 4)[:, [0, 2, 1, 3]] for n in (7, 5)]
+    a, b = corners                                              # x1 <= x2, y1 <= y2; some pairs do not overlap
+    want = np.stack([postprocess.iou_one_to_many(box, b) for box in a])
+    assert (want == 0).any() and (want > 0).any()
+    np.testing.assert_allclose(postprocess.pairwise_iou(a, b), want)

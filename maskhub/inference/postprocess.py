@@ -69,7 +69,7 @@ def fuse_two_passes(boxes_a, scores_a, boxes_b, scores_b, match_iou=0.3):
         if not len(mine):
             continue
         if len(other):
-            iou = np.stack([iou_one_to_many(box, other) for box in mine])
+            iou = pairwise_iou(mine, other)
             best = iou.argmax(1)
             matched = iou[np.arange(len(mine)), best] >= match_iou
         else:
@@ -96,6 +96,15 @@ def iou_one_to_many(box, boxes):
     iy2 = np.minimum(box[3], boxes[:, 3])
     inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
     union = box_area(box) + box_area(boxes) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def pairwise_iou(boxes_a, boxes_b):
+    """IoU matrix [A, B] of two box sets (``iou_one_to_many`` for every box of ``boxes_a`` at once)."""
+    lt = np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
+    rb = np.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    union = box_area(boxes_a)[:, None] + box_area(boxes_b)[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
