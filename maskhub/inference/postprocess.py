@@ -34,7 +34,7 @@ def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, c
     """One image's detector heads -> (boxes int [K, 4] in image pixels, scores [K]), by descending score:
     the config's priors (cached per input size), decoding and NMS, faces scoring above ``confs_threshold``.
     ``mirrored``: (loc, conf_softmax) of the horizontally mirrored input (``flip_test``); its boxes, mirrored
-    back, join the candidates before the one NMS.
+    back, are fused with the first pass's (``fuse_two_passes``) before one NMS.
 
     Greedy NMS keeps boxes in score order and only higher-scoring boxes suppress, so dropping candidates
     at or below ``confs_threshold`` before NMS returns exactly the same faces, much faster."""
@@ -66,17 +66,16 @@ def fuse_two_passes(boxes_a, scores_a, boxes_b, scores_b, match_iou=0.3):
     out_boxes, out_scores = [], []
     for mine, my_scores, other, other_scores in ((boxes_a, scores_a, boxes_b, scores_b),
                                                  (boxes_b, scores_b, boxes_a, scores_a)):
-        if not len(mine):
+        if not len(other):
+            out_boxes.append(mine)
+            out_scores.append(my_scores / 2)
             continue
-        if len(other):
-            iou = pairwise_iou(mine, other)
-            best = iou.argmax(1)
-            matched = iou[np.arange(len(mine)), best] >= match_iou
-        else:
-            best, matched = np.zeros(len(mine), np.int64), np.zeros(len(mine), bool)
-        partner = np.where(matched, other_scores[best] if len(other) else 0.0, 0.0)
+        iou = pairwise_iou(mine, other)
+        best = iou.argmax(1)
+        matched = iou[np.arange(len(mine)), best] >= match_iou
+        partner = np.where(matched, other_scores[best], 0.0)
         weights = np.stack([my_scores, partner], 1)
-        pair = np.stack([mine, other[best] if len(other) else mine], 1)
+        pair = np.stack([mine, other[best]], 1)
         mean_box = (pair * weights[:, :, None]).sum(1) / weights.sum(1, keepdims=True)
         out_boxes.append(np.where(matched[:, None], mean_box, mine))
         out_scores.append((my_scores + partner) / 2)
@@ -121,24 +120,20 @@ def nms(boxes, scores, params=NMSParams()):
     return np.asarray(keep, np.int64)
 
 
-def candidate_boxes(loc, conf_softmax, priors, variances, params=NMSParams()):
-    """(decoded boxes [C, 4], face scores [C], prior indices [C]) of the priors scoring above
-    ``params.score_threshold``, the ``params.nms_top_k`` best, by descending score."""
-    scores = conf_softmax[:, 1]
-    candidates = np.flatnonzero(scores > params.score_threshold)
-    candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:params.nms_top_k]
-    return decode_boxes(loc[candidates], priors[candidates], variances), scores[candidates], candidates
-
-
 def detect_faces(loc, conf_softmax, priors, variances, params=NMSParams()):
     """One image's heads -> (detections [N, 6] = label, score, x1, y1, x2, y2 normalised, prior index [N]).
 
     Only the priors scoring above ``params.score_threshold`` are decoded (the others can never be kept),
     which is what makes a high threshold cheap; the result equals decoding all priors first."""
-    boxes, scores, candidates = candidate_boxes(loc, conf_softmax, priors, variances, params)
-    local = nms(boxes, scores, NMSParams(-np.inf, params.nms_top_k, params.iou_threshold, params.keep_top_k))
-    det = np.concatenate([np.ones((local.size, 1), np.float32), scores[local, None], boxes[local]], axis=1)
-    return det.astype(np.float32), candidates[local]
+    scores = conf_softmax[:, 1]
+    candidates = np.flatnonzero(scores > params.score_threshold)
+    candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:params.nms_top_k]
+    boxes = decode_boxes(loc[candidates], priors[candidates], variances)
+    local = nms(boxes, scores[candidates], NMSParams(-np.inf, params.nms_top_k, params.iou_threshold,
+                                                     params.keep_top_k))
+    keep = candidates[local]
+    det = np.concatenate([np.ones((keep.size, 1), np.float32), scores[keep, None], boxes[local]], axis=1)
+    return det.astype(np.float32), keep
 
 
 def to_pixel_boxes(det_boxes, input_hw, shrink, image_hw):

@@ -17,9 +17,7 @@ Detector compute at 320x240 (the network reading 640x480): 1.24 GMAC, 1.46x the 
 Prior levels and tensor sizes are ``PyramidBoxLiteCrowd``'s (strides 4, 8, 16 of the network input).
 """
 import numpy as np
-import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from maskhub.models.pyramidbox_lite import (Backbone, BoxOnlyHead, InceptionSE, PyramidBoxLiteCrowd, TopDownFusion,
                                             conv_relu)
@@ -73,17 +71,12 @@ class SeparableBackbone(Backbone):
         self.stem2 = stem(16, 48, 3, stride=2)
         self.stem3 = stem(48, 96, 3, stride=2)
         self.stem4 = conv_relu(96, 128, 1)
+        self.negate = nn.Identity()         # folded into stem2, stem3 and the stride-4 lateral conv
         block = separable_relu(block_rank)
         self.block1 = InceptionSE(128, conv=block)
         self.block2 = InceptionSE(256, conv=block)
         self.block3 = InceptionSE(256, conv=block)
 
-    def stage_maps(self, x):
-        maps = [self.stem2(self.stem1(x))]
-        maps.append(self.stem4(self.stem3(maps[0])))
-        for block in (self.block1, self.block2, self.block3):
-            maps.append(block(maps[-1]))
-        return maps
 
 
 class SeparableBoxHead(BoxOnlyHead):
