@@ -67,7 +67,8 @@ def detector_section(config):
         'flip_test': {
             'enabled': d.flip_test,
             'rule': 'when enabled: run the detector also on the input mirrored left-right; decode and NMS each '
-                    'pass with nms.score_threshold (not confs_threshold); mirror the second pass back '
+                    'pass with score threshold max(nms.score_threshold, 2 * confs_threshold - 1) (a fused score is the mean '
+                    'of the two passes, so a box below that cannot reach confs_threshold); mirror the second pass back '
                     '(x1, x2 = 1 - x2, 1 - x1); fuse: a box whose best IoU with the other pass is >= 0.3 becomes '
                     'the score-weighted mean of the pair with their mean score, an unmatched box keeps its box at '
                     'half its score (both passes contribute their boxes); then one NMS with score threshold '

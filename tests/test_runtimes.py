@@ -227,6 +227,15 @@ def test_flip_test_finds_on_the_mirrored_photo_the_mirrored_faces(tmp_path, exam
     order, m_order = np.lexsort(boxes.T[::-1]), np.lexsort(mirrored_back.T[::-1])
     np.testing.assert_allclose(mirrored_back[m_order], boxes[order], atol=2)
     np.testing.assert_allclose(np.sort(m_scores), np.sort(scores), atol=1e-4)
+    # at a high threshold each pass is cut at 2 * threshold - 1 before fusion: the same faces as fusing every
+    # box above the config's floor and keeping those above the threshold afterwards
+    prep = flip.preprocess(image, 0.5)
+    all_boxes, all_scores = flip.postprocess(heads, prep, 0.01)
+    for threshold in (0.6, 0.8):        # cutting each pass at the threshold itself loses a face at one of them
+        cut_boxes, cut_scores = flip.postprocess(heads, prep, threshold)
+        assert 0 < len(cut_scores) < (all_scores > 0.3).sum()
+        np.testing.assert_array_equal(cut_boxes, all_boxes[all_scores > threshold])
+        np.testing.assert_allclose(cut_scores, all_scores[all_scores > threshold], rtol=1e-6)
 
 
 def test_pairwise_iou_is_iou_one_to_many_row_by_row():
