@@ -547,8 +547,14 @@ def test_feature_distillation_follows_the_teacher_1x_path_maps(tmp_path):
     assert float(feature_mimic_loss(want, maps)) < 1e-8
     student = PyramidBoxLiteCrowdSeparable()
     student.set_state_dict(student.state_from_dense(dense.state_dict()))
-    loss = feature_mimic_loss(student.backbone.stage_maps(x), maps)
+    student_maps = student.backbone.stage_maps(x)
+    loss = feature_mimic_loss(student_maps, maps)
     assert float(loss) > 0.05
+    expected = 0.0
+    for s, t in zip(student_maps, maps):
+        s, t = s.numpy().astype(np.float64), t.numpy()[:, :s.shape[1]].astype(np.float64)
+        expected += ((s - t) ** 2).mean() / (t ** 2).mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
     loss.backward()
     assert float(paddle.abs(student.backbone.block1.conv3x3[1][0].depthwise.weight.grad).sum()) > 0
     compiled = Teacher(server, REPO / 'finetune' / 'weights' / 'server_round8_detector.pdparams', runtime='openvino',
