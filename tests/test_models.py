@@ -14,7 +14,7 @@ from maskhub.models.priors import density_priors, feature_sizes, num_priors
                                   'pyramidbox_lite_server_crowd', 'pyramidbox_lite_server_crowd_two_scale',
                                   'pyramidbox_lite_server_crowd_2x_input',
                                   'pyramidbox_lite_server_crowd_2x_input_two_scale', 'pyramidbox_lite_crowd_fullres',
-                                  'pyramidbox_lite_crowd_separable'])
+                                  'pyramidbox_lite_crowd_separable', 'pyramidbox_lite_crowd_separable_wide'])
 def test_detector_outputs_one_row_per_prior(name):
     config = load_builtin_config(name)
     detector = build_detector(config.detector)
@@ -326,3 +326,39 @@ def test_separable_init_leaves_only_the_narrower_stride4_level_fresh_and_refuses
     paddle.save({'backbone.stem1.0.weight': paddle.zeros([16, 3, 3, 3])}, str(tmp_path / 'partial.pdparams'))
     with pytest.raises(ValueError, match='not PyramidBoxLiteCrowd weights'):
         separable_state(tmp_path / 'partial.pdparams')
+
+
+def test_wide_separable_network_adds_a_large_face_level_that_starts_as_the_stride16_head_on_a_real_photo(
+        example_images):
+    """``finetune.wide_init``: round 12's weights plus a stride-32 head copied from the stride-16 one. The three
+    levels the separable network has give its outputs unchanged, the new level adds priors of 128 and 192 px,
+    and the whole stays within 1.5x the official network's compute."""
+    import cv2
+    from conftest import REPO, real_images
+    from finetune.wide_init import wide_state
+    from maskhub.evaluation.compute import detector_gmac
+    from maskhub.inference.preprocess import detector_tensor
+    from maskhub.models.priors import level_rows
+    weights = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round12' / 'latest_weights.pdparams'
+    wide_config = load_builtin_config('pyramidbox_lite_crowd_separable_wide').detector
+    narrow_config = load_builtin_config('pyramidbox_lite_crowd_separable').detector
+    narrow = build_detector(narrow_config)
+    narrow.set_state_dict(paddle.load(str(weights)))
+    wide = build_detector(wide_config)
+    state = wide_state([weights])
+    np.testing.assert_array_equal(state['head32.conf.pointwise.weight'].numpy(),
+                                  state['head16.conf.pointwise.weight'].numpy())
+    wide.set_state_dict(state)
+    narrow.eval(), wide.eval()
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    x = paddle.to_tensor(detector_tensor(image, 1.0, wide_config.mean_bgr, wide_config.std))
+    with paddle.no_grad():
+        (loc_n, conf_n, _), (loc_w, conf_w, _) = narrow(x), wide(x)
+    h, w = x.shape[2:]
+    shared = level_rows(h, w, wide_config.prior_box, [4, 8, 16])
+    np.testing.assert_allclose(conf_w[:, shared].numpy(), conf_n.numpy(), atol=1e-5)
+    assert conf_w.shape[1] - conf_n.shape[1] == num_priors(h, w, [wide_config.prior_box[-1]]) > 0
+    assert wide_config.prior_box[-1] == (32, (128.0, 192.0))
+    assert detector_gmac(wide_config) / detector_gmac(load_builtin_config('pyramidbox_lite_mobile').detector) <= 1.5
+    with pytest.raises(ValueError, match='not PyramidBoxLiteCrowdSeparable weights'):
+        wide.state_with_large_face_level(state)

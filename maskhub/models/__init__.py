@@ -3,11 +3,12 @@ from maskhub.models.mask_classifier import MaskClassifier
 from maskhub.models.priors import density_priors, feature_sizes
 from maskhub.models.pyramidbox_lite import (PyramidBoxLiteCrowd, PyramidBoxLiteCrowdFullRes, PyramidBoxLiteCrowdServer,
                                             PyramidBoxLiteMobile, PyramidBoxLiteServer)
-from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparable
+from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparable, PyramidBoxLiteCrowdSeparableWide
 
 DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteCrowd': PyramidBoxLiteCrowd,
              'PyramidBoxLiteCrowdFullRes': PyramidBoxLiteCrowdFullRes,
              'PyramidBoxLiteCrowdSeparable': PyramidBoxLiteCrowdSeparable,
+             'PyramidBoxLiteCrowdSeparableWide': PyramidBoxLiteCrowdSeparableWide,
              'PyramidBoxLiteServer': PyramidBoxLiteServer, 'PyramidBoxLiteCrowdServer': PyramidBoxLiteCrowdServer}
 CLASSIFIERS = {'MaskClassifier': MaskClassifier}
 

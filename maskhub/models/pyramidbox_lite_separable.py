@@ -17,6 +17,7 @@ Detector compute at 320x240 (the network reading 640x480): 1.24 GMAC, 1.46x the 
 Prior levels and tensor sizes are ``PyramidBoxLiteCrowd``'s (strides 4, 8, 16 of the network input).
 """
 import numpy as np
+import paddle
 import paddle.nn as nn
 
 from maskhub.models.pyramidbox_lite import (Backbone, BoxOnlyHead, InceptionSE, PyramidBoxLiteCrowd, TopDownFusion,
@@ -144,3 +145,39 @@ class PyramidBoxLiteCrowdSeparable(PyramidBoxLiteCrowd):
             if key not in out and key in dense:
                 out[key] = dense[key]
         return {k: v for k, v in out.items() if list(v.shape) == list(own[k].shape)}
+
+
+class PyramidBoxLiteCrowdSeparableWide(PyramidBoxLiteCrowdSeparable):
+    """``PyramidBoxLiteCrowdSeparable`` plus a stride-32 level (config priors 128 and 192 px of network input) for
+    large faces. The separable network reads the photo at twice the shrink with priors of at most 96 px, so at the
+    default shrink 0.5 a face wider than about 130 px of the photo matches no prior (round 12: recall of faces
+    >= 64 px 58 vs 88 for the full-resolution-stem network). The new level is the stride-16 head's layout on the
+    stride-8 features average-pooled 2x2: about 0.002 GMAC at 320x240."""
+
+    LEVEL_STRIDES = (4, 8, 16, 32)
+
+    def __init__(self, anchors_per_level=(2, 3, 2, 2), neck_channels=40, context_blocks=0, stem_rank=2, block_rank=1,
+                 head_rank=1):
+        if len(anchors_per_level) != 4:
+            raise ValueError('PyramidBoxLiteCrowdSeparableWide has four prior levels (strides 4, 8, 16, 32), got %d'
+                             % len(anchors_per_level))
+        super().__init__(anchors_per_level[:3], neck_channels, context_blocks, stem_rank, block_rank, head_rank)
+        # ceil_mode: an odd stride-8 map gives the ceil(h / 2) cells that priors.feature_sizes counts
+        self.pool16 = nn.AvgPool2D(2, stride=2, ceil_mode=True)
+        self.head32 = SeparableBoxHead(256, anchors_per_level[3], stride=2, rank=head_rank)
+
+    def levels_from_features(self, feat4, feat8):
+        outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8),
+                self.head32(self.pool16(feat8))]
+        return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+
+    @staticmethod
+    def state_with_large_face_level(state):
+        """A ``PyramidBoxLiteCrowdSeparable`` state dict plus the stride-32 head, started as a copy of the stride-16
+        head: the same anchors per cell at twice the size on a grid twice as coarse, and box offsets are relative
+        to the prior, so its regression carries over."""
+        if not any(k.startswith('head16.') for k in state) or any(k.startswith('head32.') for k in state):
+            raise ValueError('not PyramidBoxLiteCrowdSeparable weights (need head16, no head32)')
+        out = dict(state)
+        out.update({'head32.' + k[len('head16.'):]: v for k, v in state.items() if k.startswith('head16.')})
+        return out
