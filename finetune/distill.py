@@ -14,6 +14,7 @@ import paddle.nn.functional as F
 from finetune.openvino_forward import CompiledForward
 from maskhub.models import build_detector
 from maskhub.models.priors import level_layout
+from maskhub.models.pyramidbox_lite import concat_levels
 
 
 @lru_cache(maxsize=16)
@@ -58,7 +59,7 @@ def outputs_and_features(model):
             outs.append(model.levels_from_features(maps[0], maps[-1]))
         if features is None:
             raise ValueError('feature distillation needs a teacher with a path on the input itself (scale 1)')
-        return (*[paddle.concat([o[i] for o in outs], axis=1) for i in range(3)], *features)
+        return (*concat_levels(outs), *features)
     return forward
 
 

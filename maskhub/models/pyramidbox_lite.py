@@ -106,6 +106,11 @@ class Backbone(nn.Layer):
         return maps
 
 
+def concat_levels(outs):
+    """Per-level (loc, conf, landmarks) -> the three outputs over all priors, in level order."""
+    return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+
+
 def no_context_blocks(arch, detector_config):
     """Only PyramidBoxLiteCrowd has a stride-4 fusion to put context blocks after: refuse the key elsewhere
     instead of building a network without the blocks the config asks for."""
@@ -144,7 +149,7 @@ class PyramidBoxLiteMobile(nn.Layer):
     def detect_levels(self, image):
         feat8 = self.backbone(image)
         outs = [self.head8(feat8), self.head16(feat8)]
-        return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+        return concat_levels(outs)
 
 
 class ContextBlock(nn.Layer):
@@ -225,7 +230,7 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
     def levels_from_features(self, feat4, feat8):
         """(loc, conf, landmarks) of all levels from the backbone's two feature maps."""
         outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8)]
-        return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+        return concat_levels(outs)
 
     def small_face_level(self, feat4, feat8):
         """The stride-4 level's (loc, conf, landmarks) from the backbone's two feature maps."""
@@ -330,7 +335,7 @@ class ImagePyramid:
 
     def forward(self, image):
         outs = [self.detect_levels(self.rescale(image, scale)) for scale in self.scales]
-        return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+        return concat_levels(outs)
 
 
 class PyramidBoxLiteServer(ImagePyramid, PyramidBoxLiteMobile):

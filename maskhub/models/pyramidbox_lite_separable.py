@@ -17,11 +17,10 @@ Detector compute at 320x240 (the network reading 640x480): 1.24 GMAC, 1.46x the 
 Prior levels and tensor sizes are ``PyramidBoxLiteCrowd``'s (strides 4, 8, 16 of the network input).
 """
 import numpy as np
-import paddle
 import paddle.nn as nn
 
 from maskhub.models.pyramidbox_lite import (Backbone, BoxOnlyHead, InceptionSE, PyramidBoxLiteCrowd, TopDownFusion,
-                                            conv_relu)
+                                            concat_levels, conv_relu)
 
 
 class SeparableConv(nn.Layer):
@@ -169,7 +168,7 @@ class PyramidBoxLiteCrowdSeparableWide(PyramidBoxLiteCrowdSeparable):
     def levels_from_features(self, feat4, feat8):
         outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8),
                 self.head32(self.pool16(feat8))]
-        return tuple(paddle.concat([o[i] for o in outs], axis=1) for i in range(3))
+        return concat_levels(outs)
 
     @staticmethod
     def state_with_large_face_level(state):
