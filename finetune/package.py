@@ -40,14 +40,18 @@ def averaged_state(paths):
     return {k: sum(state[k].astype('float32') for state in states) / len(states) for k in keys}
 
 
-def load_strict(layer, paths):
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    state = averaged_state(paths)
+def set_state_strict(layer, state, source):
+    """``layer`` with ``state`` loaded; a ValueError naming ``source`` when the state lacks any of its tensors."""
     missing = set(layer.state_dict()) - set(state)
     if missing:
-        raise ValueError('%s lacks %s' % (paths[0], sorted(missing)))
+        raise ValueError('%s lacks %s' % (source, sorted(missing)))
     layer.set_state_dict(state)
     return layer
+
+
+def load_strict(layer, paths):
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return set_state_strict(layer, averaged_state(paths), paths[0])
 
 
 def package(detector_weights, classifier_weights, config, name, out, description=None):

@@ -9,7 +9,7 @@ import argparse
 
 import paddle
 
-from finetune.package import averaged_state
+from finetune.package import averaged_state, set_state_strict
 from maskhub.config import load_builtin_config
 from maskhub.models import build_detector
 from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparableWide
@@ -20,11 +20,7 @@ def wide_state(separable_weights, config='pyramidbox_lite_crowd_separable_wide')
     (checked to load into that network with nothing missing)."""
     state = PyramidBoxLiteCrowdSeparableWide.state_with_large_face_level(averaged_state(separable_weights))
     network = build_detector(load_builtin_config(config).detector)
-    network.set_state_dict(state)
-    missing = set(network.state_dict()) - set(state)
-    if missing:
-        raise ValueError('%s lacks %s' % (separable_weights[0], sorted(missing)))
-    return network.state_dict()
+    return set_state_strict(network, state, separable_weights[0]).state_dict()
 
 
 def main(argv=None):
