@@ -362,3 +362,39 @@ def test_wide_separable_network_adds_a_large_face_level_that_starts_as_the_strid
     assert detector_gmac(wide_config) / detector_gmac(load_builtin_config('pyramidbox_lite_mobile').detector) <= 1.5
     with pytest.raises(ValueError, match='not PyramidBoxLiteCrowdSeparable weights'):
         wide.state_with_large_face_level(state)
+
+
+def test_wide_context_network_starts_as_the_wide_network_on_a_real_photo_and_stays_within_budget(example_images,
+                                                                                                 tmp_path):
+    """``finetune.wide_init --context``: round 13's weights plus an identity-start context block before the stride-32
+    head give round 13's outputs on every level; after a change to the block only the stride-32 rows move."""
+    import cv2
+    from conftest import REPO, real_images
+    from finetune.wide_init import wide_context_state
+    from maskhub.evaluation.compute import detector_gmac
+    from maskhub.inference.preprocess import detector_tensor
+    from maskhub.models.priors import level_rows
+    weights = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round13' / 'latest_weights.pdparams'
+    wide_config = load_builtin_config('pyramidbox_lite_crowd_separable_wide').detector
+    context_config = load_builtin_config('pyramidbox_lite_crowd_separable_wide_context').detector
+    wide = build_detector(wide_config)
+    wide.set_state_dict(paddle.load(str(weights)))
+    context = build_detector(context_config)
+    state = wide_context_state([weights])
+    context.set_state_dict(state)
+    wide.eval(), context.eval()
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    x = paddle.to_tensor(detector_tensor(image, 1.0, context_config.mean_bgr, context_config.std))
+    with paddle.no_grad():
+        (_, conf_w, _), (_, conf_c, _) = wide(x), context(x)
+        np.testing.assert_allclose(conf_c.numpy(), conf_w.numpy(), atol=1e-6)
+        context.context32.up.weight.set_value(paddle.full(context.context32.up.weight.shape, 0.01))
+        _, conf_moved, _ = context(x)
+    h, w = x.shape[2:]
+    shared = level_rows(h, w, context_config.prior_box, [4, 8, 16])
+    np.testing.assert_allclose(conf_moved[:, shared].numpy(), conf_w[:, shared].numpy(), atol=1e-6)
+    assert not np.allclose(conf_moved.numpy(), conf_w.numpy(), atol=1e-4)
+    assert detector_gmac(context_config) / detector_gmac(load_builtin_config('pyramidbox_lite_mobile').detector) <= 1.5
+    paddle.save(state, str(tmp_path / 'context.pdparams'))
+    with pytest.raises(ValueError, match='not PyramidBoxLiteCrowdSeparableWide weights'):
+        wide_context_state([tmp_path / 'context.pdparams'])

@@ -3,12 +3,14 @@ from maskhub.models.mask_classifier import MaskClassifier
 from maskhub.models.priors import density_priors, feature_sizes
 from maskhub.models.pyramidbox_lite import (PyramidBoxLiteCrowd, PyramidBoxLiteCrowdFullRes, PyramidBoxLiteCrowdServer,
                                             PyramidBoxLiteMobile, PyramidBoxLiteServer)
-from maskhub.models.pyramidbox_lite_separable import PyramidBoxLiteCrowdSeparable, PyramidBoxLiteCrowdSeparableWide
+from maskhub.models.pyramidbox_lite_separable import (PyramidBoxLiteCrowdSeparable, PyramidBoxLiteCrowdSeparableWide,
+                                                      PyramidBoxLiteCrowdSeparableWideContext)
 
 DETECTORS = {'PyramidBoxLiteMobile': PyramidBoxLiteMobile, 'PyramidBoxLiteCrowd': PyramidBoxLiteCrowd,
              'PyramidBoxLiteCrowdFullRes': PyramidBoxLiteCrowdFullRes,
              'PyramidBoxLiteCrowdSeparable': PyramidBoxLiteCrowdSeparable,
              'PyramidBoxLiteCrowdSeparableWide': PyramidBoxLiteCrowdSeparableWide,
+             'PyramidBoxLiteCrowdSeparableWideContext': PyramidBoxLiteCrowdSeparableWideContext,
              'PyramidBoxLiteServer': PyramidBoxLiteServer, 'PyramidBoxLiteCrowdServer': PyramidBoxLiteCrowdServer}
 CLASSIFIERS = {'MaskClassifier': MaskClassifier}
 
