@@ -167,8 +167,12 @@ class PyramidBoxLiteCrowdSeparableWide(PyramidBoxLiteCrowdSeparable):
 
     def levels_from_features(self, feat4, feat8):
         outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8),
-                self.head32(self.pool16(feat8))]
+                self.head32(self.large_face_features(feat8))]
         return concat_levels(outs)
+
+    def large_face_features(self, feat8):
+        """What the stride-32 head reads (at stride 16: the head's conv has stride 2)."""
+        return self.pool16(feat8)
 
     @staticmethod
     def state_with_large_face_level(state):
@@ -211,7 +215,5 @@ class PyramidBoxLiteCrowdSeparableWideContext(PyramidBoxLiteCrowdSeparableWide):
         super().__init__(anchors_per_level, neck_channels, context_blocks, stem_rank, block_rank, head_rank)
         self.context32 = BottleneckContext(256, context_channels)
 
-    def levels_from_features(self, feat4, feat8):
-        outs = [self.small_face_level(feat4, feat8), self.head8(feat8), self.head16(feat8),
-                self.head32(self.context32(self.pool16(feat8)))]
-        return concat_levels(outs)
+    def large_face_features(self, feat8):
+        return self.context32(self.pool16(feat8))
