@@ -328,6 +328,15 @@ def test_separable_init_leaves_only_the_narrower_stride4_level_fresh_and_refuses
         separable_state(tmp_path / 'partial.pdparams')
 
 
+def network_with_state(config_name, state):
+    """(the built-in config's detector network with ``state`` loaded, in eval mode; its detector config)."""
+    config = load_builtin_config(config_name).detector
+    network = build_detector(config)
+    network.set_state_dict(state)
+    network.eval()
+    return network, config
+
+
 def test_wide_separable_network_adds_a_large_face_level_that_starts_as_the_stride16_head_on_a_real_photo(
         example_images):
     """``finetune.wide_init``: round 12's weights plus a stride-32 head copied from the stride-16 one. The three
@@ -340,16 +349,11 @@ def test_wide_separable_network_adds_a_large_face_level_that_starts_as_the_strid
     from maskhub.inference.preprocess import detector_tensor
     from maskhub.models.priors import level_rows
     weights = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round12' / 'latest_weights.pdparams'
-    wide_config = load_builtin_config('pyramidbox_lite_crowd_separable_wide').detector
-    narrow_config = load_builtin_config('pyramidbox_lite_crowd_separable').detector
-    narrow = build_detector(narrow_config)
-    narrow.set_state_dict(paddle.load(str(weights)))
-    wide = build_detector(wide_config)
     state = wide_state([weights])
     np.testing.assert_array_equal(state['head32.conf.pointwise.weight'].numpy(),
                                   state['head16.conf.pointwise.weight'].numpy())
-    wide.set_state_dict(state)
-    narrow.eval(), wide.eval()
+    narrow, _ = network_with_state('pyramidbox_lite_crowd_separable', paddle.load(str(weights)))
+    wide, wide_config = network_with_state('pyramidbox_lite_crowd_separable_wide', state)
     image = cv2.imread(str(real_images(example_images, 1)[0]))
     x = paddle.to_tensor(detector_tensor(image, 1.0, wide_config.mean_bgr, wide_config.std))
     with paddle.no_grad():
@@ -375,14 +379,9 @@ def test_wide_context_network_starts_as_the_wide_network_on_a_real_photo_and_sta
     from maskhub.inference.preprocess import detector_tensor
     from maskhub.models.priors import level_rows
     weights = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round13' / 'latest_weights.pdparams'
-    wide_config = load_builtin_config('pyramidbox_lite_crowd_separable_wide').detector
-    context_config = load_builtin_config('pyramidbox_lite_crowd_separable_wide_context').detector
-    wide = build_detector(wide_config)
-    wide.set_state_dict(paddle.load(str(weights)))
-    context = build_detector(context_config)
     state = wide_context_state([weights])
-    context.set_state_dict(state)
-    wide.eval(), context.eval()
+    wide, _ = network_with_state('pyramidbox_lite_crowd_separable_wide', paddle.load(str(weights)))
+    context, context_config = network_with_state('pyramidbox_lite_crowd_separable_wide_context', state)
     image = cv2.imread(str(real_images(example_images, 1)[0]))
     x = paddle.to_tensor(detector_tensor(image, 1.0, context_config.mean_bgr, context_config.std))
     with paddle.no_grad():
