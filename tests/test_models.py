@@ -337,16 +337,23 @@ def network_with_state(config_name, state):
     return network, config
 
 
+def real_photo_input(example_images, detector_config, shrink=1.0):
+    """The network input of the first real example photo at ``shrink``, as a paddle tensor."""
+    import cv2
+    from conftest import real_images
+    from maskhub.inference.preprocess import detector_tensor
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    return paddle.to_tensor(detector_tensor(image, shrink, detector_config.mean_bgr, detector_config.std))
+
+
 def test_wide_separable_network_adds_a_large_face_level_that_starts_as_the_stride16_head_on_a_real_photo(
         example_images):
     """``finetune.wide_init``: round 12's weights plus a stride-32 head copied from the stride-16 one. The three
     levels the separable network has give its outputs unchanged, the new level adds priors of 128 and 192 px,
     and the whole stays within 1.5x the official network's compute."""
-    import cv2
-    from conftest import REPO, real_images
+    from conftest import REPO
     from finetune.wide_init import wide_state
     from maskhub.evaluation.compute import detector_gmac
-    from maskhub.inference.preprocess import detector_tensor
     from maskhub.models.priors import level_rows
     weights = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round12' / 'latest_weights.pdparams'
     state = wide_state([weights])
@@ -354,8 +361,7 @@ def test_wide_separable_network_adds_a_large_face_level_that_starts_as_the_strid
                                   state['head16.conf.pointwise.weight'].numpy())
     narrow, _ = network_with_state('pyramidbox_lite_crowd_separable', paddle.load(str(weights)))
     wide, wide_config = network_with_state('pyramidbox_lite_crowd_separable_wide', state)
-    image = cv2.imread(str(real_images(example_images, 1)[0]))
-    x = paddle.to_tensor(detector_tensor(image, 1.0, wide_config.mean_bgr, wide_config.std))
+    x = real_photo_input(example_images, wide_config)
     with paddle.no_grad():
         (loc_n, conf_n, _), (loc_w, conf_w, _) = narrow(x), wide(x)
     h, w = x.shape[2:]
@@ -372,18 +378,15 @@ def test_wide_context_network_starts_as_the_wide_network_on_a_real_photo_and_sta
                                                                                                  tmp_path):
     """``finetune.wide_init --context``: round 13's weights plus an identity-start context block before the stride-32
     head give round 13's outputs on every level; after a change to the block only the stride-32 rows move."""
-    import cv2
-    from conftest import REPO, real_images
+    from conftest import REPO
     from finetune.wide_init import wide_context_state
     from maskhub.evaluation.compute import detector_gmac
-    from maskhub.inference.preprocess import detector_tensor
     from maskhub.models.priors import level_rows
     weights = REPO / 'finetune' / 'checkpoints' / 'mobile_crowd_round13' / 'latest_weights.pdparams'
     state = wide_context_state([weights])
     wide, _ = network_with_state('pyramidbox_lite_crowd_separable_wide', paddle.load(str(weights)))
     context, context_config = network_with_state('pyramidbox_lite_crowd_separable_wide_context', state)
-    image = cv2.imread(str(real_images(example_images, 1)[0]))
-    x = paddle.to_tensor(detector_tensor(image, 1.0, context_config.mean_bgr, context_config.std))
+    x = real_photo_input(example_images, context_config)
     with paddle.no_grad():
         (_, conf_w, _), (_, conf_c, _) = wide(x), context(x)
         np.testing.assert_allclose(conf_c.numpy(), conf_w.numpy(), atol=1e-6)
