@@ -59,6 +59,10 @@ def detector_section(config):
             'iou_rule': 'drop a box whose IoU with a kept box is > iou_threshold; IoU on normalised '
                         'coordinates without the +1 pixel convention',
             'keep_top_k': d.nms.keep_top_k, 'keep_rule': 'stop once keep_top_k boxes are kept',
+            'box_vote_iou': d.nms.box_vote_iou,
+            'vote_rule': 'when box_vote_iou > 0: every kept box is replaced by the score-weighted mean of all the '
+                         'candidates (those above score_threshold, before NMS) whose IoU with it is >= box_vote_iou, '
+                         'itself included; its score stays; 0: no voting',
         },
         'confs_threshold': {'default': defaults.confs_threshold, 'rule': 'report faces with score > threshold'},
         'to_image_pixels': 'left = trunc(clamp(x1 * w / (shrink * input_scale), 0, W)), '

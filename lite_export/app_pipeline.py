@@ -27,7 +27,8 @@ def model_config_from_app(app_config):
         variances=tuple(det['decode']['variances']),
         mean_bgr=tuple(det['input']['normalisation']['mean_bgr']), std=float(det['input']['normalisation']['std']),
         nms=NMSParams(score_threshold=nms['score_threshold'], nms_top_k=nms['nms_top_k'],
-                      iou_threshold=nms['iou_threshold'], keep_top_k=nms['keep_top_k']),
+                      iou_threshold=nms['iou_threshold'], keep_top_k=nms['keep_top_k'],
+                      box_vote_iou=float(nms.get('box_vote_iou', 0.0))),     # bundles before 2026-12-07 have none
         input_scale=float(det['input'].get('input_scale', 1.0)),     # bundles exported before round 8 have none
         flip_test=bool(det.get('flip_test', {}).get('enabled', False)))
     classifier = ClassifierConfig(input_size=int(cls['crop']['size']), crop_context=float(cls['crop']['context']),

@@ -121,6 +121,8 @@ class ModelConfig:
                 flip_test=bool(det.pop('flip_test', False)))
             if det:
                 raise ConfigError('unknown detector keys: %s' % sorted(det))
+            if not 0 <= detector.nms.box_vote_iou < 1:
+                raise ConfigError('nms.box_vote_iou must be in [0, 1), got %g' % detector.nms.box_vote_iou)
             if detector.context_blocks < 0:
                 raise ConfigError('context_blocks must be >= 0, got %d' % detector.context_blocks)
             if not detector.input_scale > 0:
@@ -154,6 +156,8 @@ class ModelConfig:
                     'variances': list(d.variances), 'mean_bgr': list(d.mean_bgr), 'std': d.std,
                     'nms': dict(score_threshold=d.nms.score_threshold, nms_top_k=d.nms.nms_top_k,
                                 iou_threshold=d.nms.iou_threshold, keep_top_k=d.nms.keep_top_k)}
+        if d.nms.box_vote_iou:
+            detector['nms']['box_vote_iou'] = d.nms.box_vote_iou
         if d.context_blocks:
             detector['context_blocks'] = d.context_blocks
         if d.input_scale != 1.0:

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,12 +118,13 @@ class MaskDetector:
                 return heads
             return tuple(heads[:3]) + tuple(self.detector(np.ascontiguousarray(detector_input[:, :, :, ::-1]))[:2])
 
-    def postprocess(self, heads, prep, confs_threshold=None):
+    def postprocess(self, heads, prep, confs_threshold=None, nms=None):
         """Heads of one image -> (boxes int [K,4] in image pixels, scores [K]), by descending score
-        (``postprocess.face_boxes``: cached priors, decoding and NMS of the priors above the threshold)."""
+        (``postprocess.face_boxes``: cached priors, decoding and NMS of the priors above the threshold).
+        ``nms``: ``NMSParams`` in place of the config's (a sweep of NMS settings over the same heads)."""
         if confs_threshold is None:
             confs_threshold = self.config.defaults.confs_threshold
-        det = self.config.detector
+        det = self.config.detector if nms is None else replace(self.config.detector, nms=nms)
         mirrored = (heads[3][0], heads[4][0]) if len(heads) > 3 else None
         return postprocess.face_boxes(heads[0][0], heads[1][0], det, prep.input_hw, det.input_shrink(prep.shrink),
                                       prep.image_hw, confs_threshold, mirrored)

@@ -1,9 +1,10 @@
-"""Detector post-processing in vectorised numpy: box decoding, greedy NMS, face boxes, box voting.
+"""Detector post-processing in vectorised numpy: box decoding, greedy NMS (optionally with box voting), face
+boxes, multi-scale box voting.
 
 Matches Paddle's ``box_coder`` (decode_center_size, normalised) and ``multiclass_nms2`` (one
 foreground class, strict score threshold, IoU without +1) as the official graph runs them.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,6 +15,9 @@ class NMSParams:
     nms_top_k: int = 5000
     iou_threshold: float = 0.3
     keep_top_k: int = 750
+    # > 0: each kept box becomes the score-weighted mean of the candidates overlapping it by IoU >= this
+    # (itself included), its score unchanged; 0: the kept box as it is (the official graph's NMS)
+    box_vote_iou: float = 0.0
 
 
 def decode_boxes(loc, priors, variances):
@@ -37,12 +41,12 @@ def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, c
     back, are fused with the first pass's (``fuse_two_passes``) before one NMS.
 
     Greedy NMS keeps boxes in score order and only higher-scoring boxes suppress, so dropping candidates
-    at or below ``confs_threshold`` before NMS returns exactly the same faces, much faster."""
+    at or below ``confs_threshold`` before NMS returns exactly the same faces, much faster. (With box voting
+    the kept boxes are voted over the candidates above the threshold, so their coordinates move slightly
+    with it.)"""
     from maskhub.models.priors import density_priors
     h, w = input_hw
-    nms_params = detector_config.nms
-    nms_params = NMSParams(max(nms_params.score_threshold, confs_threshold), nms_params.nms_top_k,
-                           nms_params.iou_threshold, nms_params.keep_top_k)
+    nms_params = replace(detector_config.nms, score_threshold=max(detector_config.nms.score_threshold, confs_threshold))
     priors = density_priors(h, w, detector_config.prior_box)
     if mirrored is None:
         det, _ = detect_faces(loc, conf_softmax, priors, detector_config.variances, nms_params)
@@ -50,14 +54,14 @@ def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, c
     # a fused score is the mean of the two passes' scores, so a box under 2 * threshold - 1 in one pass cannot
     # reach the threshold even with a perfect partner: each pass is cut there (at least at the config's floor).
     # At a user's threshold (0.6) this skips most of the two per-pass NMS loops; at an evaluation's it changes nothing.
-    floor = NMSParams(max(detector_config.nms.score_threshold, 2 * confs_threshold - 1), nms_params.nms_top_k,
-                      nms_params.iou_threshold, nms_params.keep_top_k)
+    floor = replace(nms_params, score_threshold=max(detector_config.nms.score_threshold, 2 * confs_threshold - 1))
     det, _ = detect_faces(loc, conf_softmax, priors, detector_config.variances, floor)
     m_det, _ = detect_faces(mirrored[0], mirrored[1], priors, detector_config.variances, floor)
     m_boxes = np.stack([1.0 - m_det[:, 4], m_det[:, 3], 1.0 - m_det[:, 2], m_det[:, 5]], axis=1)
     boxes, scores = fuse_two_passes(det[:, 2:], det[:, 1], m_boxes, m_det[:, 1])
     keep = nms(boxes, scores, nms_params)
-    return to_pixel_boxes(boxes[keep], (h, w), shrink, image_hw), scores[keep]
+    kept_boxes = vote_boxes(boxes, scores, keep, nms_params.box_vote_iou)
+    return to_pixel_boxes(kept_boxes, (h, w), shrink, image_hw), scores[keep]
 
 
 def fuse_two_passes(boxes_a, scores_a, boxes_b, scores_b, match_iou=0.3):
@@ -122,11 +126,23 @@ def nms(boxes, scores, params=NMSParams()):
     return np.asarray(keep, np.int64)
 
 
+def vote_boxes(boxes, scores, keep, vote_iou):
+    """The kept boxes ``boxes[keep]``; with ``vote_iou`` > 0 each one replaced by the score-weighted mean of all
+    ``boxes`` overlapping it by IoU >= ``vote_iou`` (NMS with box voting: the suppressed near-duplicates refine
+    the box they lost to instead of being thrown away)."""
+    kept = boxes[keep]
+    if vote_iou <= 0 or not len(keep):
+        return kept
+    weights = (pairwise_iou(kept, boxes) >= vote_iou) * scores[None, :].astype(np.float64)
+    return ((weights @ boxes) / weights.sum(1, keepdims=True)).astype(boxes.dtype)
+
+
 def detect_faces(loc, conf_softmax, priors, variances, params=NMSParams()):
     """One image's heads -> (detections [N, 6] = label, score, x1, y1, x2, y2 normalised, prior index [N]).
 
     Only the priors scoring above ``params.score_threshold`` are decoded (the others can never be kept),
-    which is what makes a high threshold cheap; the result equals decoding all priors first."""
+    which is what makes a high threshold cheap; the result equals decoding all priors first. With
+    ``params.box_vote_iou`` the kept boxes are voted over those candidates (``vote_boxes``)."""
     scores = conf_softmax[:, 1]
     candidates = np.flatnonzero(scores > params.score_threshold)
     candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:params.nms_top_k]
@@ -134,7 +150,8 @@ def detect_faces(loc, conf_softmax, priors, variances, params=NMSParams()):
     local = nms(boxes, scores[candidates], NMSParams(-np.inf, params.nms_top_k, params.iou_threshold,
                                                      params.keep_top_k))
     keep = candidates[local]
-    det = np.concatenate([np.ones((keep.size, 1), np.float32), scores[keep, None], boxes[local]], axis=1)
+    kept_boxes = vote_boxes(boxes, scores[candidates], local, params.box_vote_iou)
+    det = np.concatenate([np.ones((keep.size, 1), np.float32), scores[keep, None], kept_boxes], axis=1)
     return det.astype(np.float32), keep
 
 
