@@ -62,7 +62,8 @@ def detector_section(config):
             'box_vote_iou': d.nms.box_vote_iou,
             'vote_rule': 'when box_vote_iou > 0: every kept box is replaced by the score-weighted mean of all the '
                          'candidates (those above score_threshold, before NMS) whose IoU with it is >= box_vote_iou, '
-                         'itself included; its score stays; 0: no voting',
+                         'itself included; its score stays; 0: no voting. With flip_test only the final NMS '
+                         'votes, not the per-pass ones',
         },
         'confs_threshold': {'default': defaults.confs_threshold, 'rule': 'report faces with score > threshold'},
         'to_image_pixels': 'left = trunc(clamp(x1 * w / (shrink * input_scale), 0, W)), '

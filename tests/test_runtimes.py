@@ -245,3 +245,40 @@ def test_pairwise_iou_is_iou_one_to_many_row_by_row():
     want = np.stack([postprocess.iou_one_to_many(box, b) for box in a])
     assert (want == 0).any() and (want > 0).any()
     np.testing.assert_allclose(postprocess.pairwise_iou(a, b), want)
+
+
+def test_nms_box_voting_averages_the_suppressed_near_duplicates():
+    boxes = np.array([[0.1, 0.1, 0.2, 0.2], [0.1, 0.1, 0.22, 0.22], [0.5, 0.5, 0.6, 0.6]], np.float32)
+    scores = np.array([0.9, 0.6, 0.8], np.float32)
+    keep = postprocess.nms(boxes, scores, postprocess.NMSParams(0.0, 10, 0.3, 10))
+    assert keep.tolist() == [0, 2]
+    np.testing.assert_array_equal(postprocess.vote_boxes(boxes, scores, keep, 0.0), boxes[keep])
+    voted = postprocess.vote_boxes(boxes, scores, keep, 0.5)
+    np.testing.assert_allclose(voted[0], (0.9 * boxes[0] + 0.6 * boxes[1]) / 1.5, rtol=1e-6)
+    np.testing.assert_allclose(voted[1], boxes[2])                    # nothing overlaps it: unchanged
+
+
+def test_box_vote_iou_is_checked_round_trips_and_moves_boxes_only(example_images):
+    """On a real photo, voting keeps the same faces with the same scores and moves their boxes by a few pixels."""
+    from dataclasses import replace
+    from conftest import real_images
+    from lite_export.app_config import detector_section
+    from maskhub import MaskDetector
+    raw = load_builtin_config('pyramidbox_lite_mobile').to_dict()
+    assert 'box_vote_iou' not in raw['detector']['nms']                # the official model's config is unchanged
+    raw['detector']['nms']['box_vote_iou'] = 1.5
+    with pytest.raises(ConfigError, match='box_vote_iou'):
+        ModelConfig.from_dict(raw)
+    raw['detector']['nms']['box_vote_iou'] = 0.5
+    config = ModelConfig.from_dict(raw)
+    assert ModelConfig.from_dict(config.to_dict()).detector.nms.box_vote_iou == 0.5
+    assert detector_section(config)['nms']['box_vote_iou'] == 0.5
+    mobile = MaskDetector('mobile', threads=2)
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    prep = mobile.preprocess(image, 0.5)
+    heads = mobile.infer(prep.tensor)
+    boxes, scores = mobile.postprocess(heads, prep, 0.3)
+    voted, voted_scores = mobile.postprocess(heads, prep, 0.3, replace(mobile.config.detector.nms, box_vote_iou=0.5))
+    assert len(boxes) >= 3
+    np.testing.assert_array_equal(voted_scores, scores)
+    assert np.abs(voted - boxes).max() <= 0.25 * (boxes[:, 2:] - boxes[:, :2]).max() and (voted != boxes).any()

@@ -54,7 +54,9 @@ def face_boxes(loc, conf_softmax, detector_config, input_hw, shrink, image_hw, c
     # a fused score is the mean of the two passes' scores, so a box under 2 * threshold - 1 in one pass cannot
     # reach the threshold even with a perfect partner: each pass is cut there (at least at the config's floor).
     # At a user's threshold (0.6) this skips most of the two per-pass NMS loops; at an evaluation's it changes nothing.
-    floor = replace(nms_params, score_threshold=max(detector_config.nms.score_threshold, 2 * confs_threshold - 1))
+    # Box voting belongs to the final NMS only: voting each pass as well would average the same boxes twice.
+    floor = replace(nms_params, score_threshold=max(detector_config.nms.score_threshold, 2 * confs_threshold - 1),
+                    box_vote_iou=0.0)
     det, _ = detect_faces(loc, conf_softmax, priors, detector_config.variances, floor)
     m_det, _ = detect_faces(mirrored[0], mirrored[1], priors, detector_config.variances, floor)
     m_boxes = np.stack([1.0 - m_det[:, 4], m_det[:, 3], 1.0 - m_det[:, 2], m_det[:, 5]], axis=1)
