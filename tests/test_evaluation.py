@@ -361,3 +361,19 @@ def test_detector_gmac_of_the_mobile_and_server_networks():
     server = detector_gmac(configs['server'])
     # the server runs the same network on a pyramid: the 2x path alone costs four mobile passes
     assert server > 4 * mobile
+
+
+def test_nms_sweep_reproduces_the_evaluator_at_the_models_own_setting(mobile_detector, tiny_voc):
+    """finetune.nms_sweep keeps only the heads above the score floor and re-runs the post-processing per
+    setting: at the config's own NMS it must score exactly what maskhub evaluate scores."""
+    from finetune.nms_sweep import sweep
+    from maskhub.evaluation.evaluate import evaluate
+    samples = load_samples('voc:%s' % tiny_voc)
+    own = mobile_detector.config.detector.nms
+    results = sweep(mobile_detector, samples, 0.5, [(own.iou_threshold, 0.0), (0.6, 0.5)], progress=False)
+    expected, _ = evaluate(mobile_detector, samples, 0.5, progress=False)
+    assert set(results) == {(own.iou_threshold, 0.0), (0.6, 0.5)}
+    got = results[(own.iou_threshold, 0.0)]
+    assert got['ap']['face']['ap'] == pytest.approx(expected['ap']['face']['ap'], abs=1e-9)
+    assert got['at_score'] == expected['at_score']
+    assert 0 < results[(0.6, 0.5)]['ap']['face']['ap'] <= 1
