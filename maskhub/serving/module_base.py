@@ -84,7 +84,8 @@ class MaskHubModule(Module):
             use_gpu: run on GPU 0 (needs a CUDA build of Paddle).
             visualization: write annotated images into ``output_dir``.
             use_multi_scale: the official multi-scale mode (the config's shrinks 0.3 / 0.6 / 0.9, box voting).
-            shrink: detector input scale (default and valid range: the model config's, 0.5 in (0, 4]).
+            shrink: detector input scale (default and valid range: the model config's; mobile and mobile_crowd
+                0.5, server 0.75, in (0, 4]).
             confs_threshold: face score threshold (default and valid range: the model config's, 0.6 in [0, 1]).
 
         Returns:
