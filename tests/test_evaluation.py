@@ -375,5 +375,8 @@ def test_nms_sweep_reproduces_the_evaluator_at_the_models_own_setting(mobile_det
     assert set(results) == {(own.iou_threshold, 0.0), (0.6, 0.5)}
     got = results[(own.iou_threshold, 0.0)]
     assert got['ap']['face']['ap'] == pytest.approx(expected['ap']['face']['ap'], abs=1e-9)
-    assert got['at_score'] == expected['at_score']
+    # the sweep scores detection only (no classifier); compared as JSON text since empty size bins hold NaN
+    detection_only = [json.dumps({k: v for k, v in m['at_score'].items() if k != 'mask_accuracy'}, sort_keys=True)
+                      for m in (got, expected)]
+    assert detection_only[0] == detection_only[1] and '"found": 24' in detection_only[0]
     assert 0 < results[(0.6, 0.5)]['ap']['face']['ap'] <= 1
