@@ -6,16 +6,19 @@ with each ``NMSParams``) for every setting, so a grid costs one inference pass. 
 confirm on the val split (``reports/training.md``, "NMS with box voting").
 """
 import json
+import logging
 from dataclasses import replace
 
 import numpy as np
 from tqdm import tqdm
 
 from maskhub.evaluation.datasets import load_samples, spread_subset
-from maskhub.evaluation.evaluate import RECALL_SCORE, SCORE_FLOOR, compute_metrics
+from maskhub.evaluation.evaluate import RECALL_SCORE, SCORE_FLOOR, compute_metrics, readable_samples
 from maskhub.evaluation.predictions import Detections
 from maskhub.inference.loader import load_detector
-from maskhub.io.images import read_image
+from maskhub.io.images import ImageError, read_image
+
+log = logging.getLogger(__name__)
 
 
 def sparse_heads(heads, floor):
@@ -43,13 +46,20 @@ def dense_heads(kept):
 
 
 def sweep(detector, samples, shrink, settings, progress=True):
-    """-> {(iou_threshold, box_vote_iou): metrics} over ``settings``, one inference pass per image."""
+    """-> {(iou_threshold, box_vote_iou): metrics} over ``settings``, one inference pass per image. An image
+    that cannot be decoded is logged and left out of every setting's metrics."""
     floor = min(detector.config.detector.nms.score_threshold, SCORE_FLOOR)
-    cached = []
+    cached, unreadable = [], []
     for sample in tqdm(samples, desc='%s shrink %g' % (detector.name, shrink), disable=not progress):
-        loaded = read_image(sample.path)
+        try:
+            loaded = read_image(sample.path)
+        except ImageError as err:
+            log.warning('left out %s: %s', sample.path, err.reason)
+            unreadable.append(sample.path)
+            continue
         prep = detector.preprocess(loaded.image, shrink)
         cached.append((prep, loaded.scale, sparse_heads(detector.infer(prep.tensor), floor)))
+    samples = readable_samples(samples, unreadable)
     results = {}
     for iou, vote in tqdm(settings, desc='settings', disable=not progress):
         nms = replace(detector.config.detector.nms, iou_threshold=iou, box_vote_iou=vote)

@@ -1,6 +1,7 @@
 """Evaluation metrics on hand-made cases, plus one real-model run on a few shared images."""
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -380,3 +381,19 @@ def test_nms_sweep_reproduces_the_evaluator_at_the_models_own_setting(mobile_det
                       for m in (got, expected)]
     assert detection_only[0] == detection_only[1] and '"found": 24' in detection_only[0]
     assert 0 < results[(0.6, 0.5)]['ap']['face']['ap'] <= 1
+
+
+def test_nms_sweep_leaves_out_an_unreadable_image_and_scores_the_rest(mobile_detector, tiny_voc, tmp_path, caplog):
+    from dataclasses import replace
+    from finetune.nms_sweep import sweep
+    samples = load_samples('voc:%s' % tiny_voc)
+    truncated = tmp_path / 'truncated.jpg'
+    truncated.write_bytes(Path(samples[0].path).read_bytes()[:300])
+    setting = [(mobile_detector.config.detector.nms.iou_threshold, 0.0)]
+    clean = sweep(mobile_detector, samples, 0.5, setting, progress=False)[setting[0]]
+    with caplog.at_level('WARNING'):
+        mixed = sweep(mobile_detector, samples + [replace(samples[0], path=str(truncated))], 0.5, setting,
+                      progress=False)[setting[0]]
+    assert 'truncated.jpg' in caplog.text
+    assert mixed['images'] == clean['images'] == len(samples)
+    assert mixed['ap']['face']['ap'] == clean['ap']['face']['ap'] > 0
