@@ -48,6 +48,7 @@ def dense_heads(kept):
 def sweep(detector, samples, shrink, settings, progress=True):
     """-> {(iou_threshold, box_vote_iou): metrics} over ``settings``, one inference pass per image. An image
     that cannot be decoded is logged and left out of every setting's metrics."""
+    # the lower of the two: with flip_test each pass is NMSed at the config's floor, below the evaluation's
     floor = min(detector.config.detector.nms.score_threshold, SCORE_FLOOR)
     cached, unreadable = [], []
     for sample in tqdm(samples, desc='%s shrink %g' % (detector.name, shrink), disable=not progress):
