@@ -119,16 +119,24 @@ def no_context_blocks(arch, detector_config):
                          % arch.__name__)
 
 
+def landmark_option(detector_config):
+    """The constructor option for ``landmark_heads: false``; none when the config keeps the official heads."""
+    return {} if detector_config.landmark_heads else {'landmark_heads': False}
+
+
 class PyramidBoxLiteMobile(nn.Layer):
-    """The official mobile detector: heads at stride 8 (3 anchors) and stride 16 (2 anchors, strided conv)."""
+    """The official mobile detector: heads at stride 8 (3 anchors) and stride 16 (2 anchors, strided conv).
+    With ``landmark_heads=False`` both are ``BoxOnlyHead``s: the same boxes and scores without the landmark
+    convs, which nothing reads."""
 
     LEVEL_STRIDES = (8, 16)
 
-    def __init__(self, anchors_per_level=(3, 2)):
+    def __init__(self, anchors_per_level=(3, 2), landmark_heads=True):
         super().__init__()
         self.backbone = Backbone()
-        self.head8 = DetectionHead(256, anchors_per_level[0])
-        self.head16 = DetectionHead(256, anchors_per_level[1], stride=2)
+        head = DetectionHead if landmark_heads else BoxOnlyHead
+        self.head8 = head(256, anchors_per_level[0])
+        self.head16 = head(256, anchors_per_level[1], stride=2)
 
     @classmethod
     def from_config(cls, detector_config):
@@ -141,7 +149,7 @@ class PyramidBoxLiteMobile(nn.Layer):
     def base_options(cls, detector_config):
         """Constructor options, other than the anchors, that the config sets."""
         no_context_blocks(cls, detector_config)
-        return {}
+        return landmark_option(detector_config)
 
     def forward(self, image):
         return self.detect_levels(image)
@@ -191,10 +199,10 @@ class BoxOnlyHead(DetectionHead):
     """A head without landmark regression: its landmark output is zeros (nothing uses them), which keeps
     the three-output layout of the other levels at no convolution cost."""
 
-    def __init__(self, in_ch, num_anchors):
+    def __init__(self, in_ch, num_anchors, stride=1):
         nn.Layer.__init__(self)
-        self.loc = nn.Conv2D(in_ch, num_anchors * 4, 3, padding=1)
-        self.conf = nn.Conv2D(in_ch, num_anchors * 2, 3, padding=1)
+        self.loc = nn.Conv2D(in_ch, num_anchors * 4, 3, stride=stride, padding=1)
+        self.conf = nn.Conv2D(in_ch, num_anchors * 2, 3, stride=stride, padding=1)
 
     def forward(self, x):
         loc, conf = self._flatten(self.loc(x), 4), self._flatten(self.conf(x), 2)
@@ -210,11 +218,11 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
     at 64 channels, and the new head regresses boxes only.
     """
 
-    def __init__(self, anchors_per_level=(2, 3, 2), neck_channels=64, context_blocks=0):
+    def __init__(self, anchors_per_level=(2, 3, 2), neck_channels=64, context_blocks=0, landmark_heads=True):
         if len(anchors_per_level) != 3:
             raise ValueError('PyramidBoxLiteCrowd has three prior levels (strides 4, 8, 16), got %d'
                              % len(anchors_per_level))
-        super().__init__(anchors_per_level[1:])
+        super().__init__(anchors_per_level[1:], landmark_heads)
         self.fusion4 = TopDownFusion(out_ch=neck_channels, context_blocks=context_blocks)
         self.head4 = BoxOnlyHead(neck_channels, anchors_per_level[0])
 
@@ -222,7 +230,7 @@ class PyramidBoxLiteCrowd(PyramidBoxLiteMobile):
 
     @classmethod
     def base_options(cls, detector_config):
-        return {'context_blocks': detector_config.context_blocks}
+        return {'context_blocks': detector_config.context_blocks, **landmark_option(detector_config)}
 
     def detect_levels(self, image):
         return self.levels_from_features(*self.backbone.features(image))
@@ -270,8 +278,8 @@ class PyramidBoxLiteCrowdFullRes(PyramidBoxLiteCrowd):
 
     LEVEL_STRIDES = (8, 16, 32)
 
-    def __init__(self, anchors_per_level=(2, 3, 2), neck_channels=64, context_blocks=0):
-        super().__init__(anchors_per_level, neck_channels, context_blocks)
+    def __init__(self, anchors_per_level=(2, 3, 2), neck_channels=64, context_blocks=0, landmark_heads=True):
+        super().__init__(anchors_per_level, neck_channels, context_blocks, landmark_heads)
         self.backbone.stem1 = FullResolutionStem()
 
     @classmethod

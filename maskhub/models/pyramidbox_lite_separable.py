@@ -122,6 +122,11 @@ class PyramidBoxLiteCrowdSeparable(PyramidBoxLiteCrowd):
         self.head8 = SeparableBoxHead(256, anchors_per_level[1], rank=head_rank)
         self.head16 = SeparableBoxHead(256, anchors_per_level[2], stride=2, rank=head_rank)
 
+    @classmethod
+    def base_options(cls, detector_config):
+        # the heads regress no landmarks whatever ``landmark_heads`` says
+        return {'context_blocks': detector_config.context_blocks}
+
     def state_from_dense(self, dense_state):
         """The tensors of this network that a ``PyramidBoxLiteCrowd`` state dict gives: folded and factorised as
         the module docstring says, the others as they are; landmark heads and layers whose shape differs (the
