@@ -40,7 +40,9 @@ def test_server_detector_shares_its_base_network_weights(name, base):
     base_state = build_detector(load_builtin_config(base).detector).state_dict()
     server = build_detector(load_builtin_config(name).detector).state_dict()
     shared = [k for k in base_state if k in server and tuple(server[k].shape) == tuple(base_state[k].shape)]
-    assert len(shared) == len(base_state) == len(server)
+    landmark_convs = [k for k in base_state if '.landmarks.' in k]
+    box_only = not load_builtin_config(name).detector.landmark_heads
+    assert len(shared) == len(server) == len(base_state) - (len(landmark_convs) if box_only else 0)
 
 
 @pytest.mark.parametrize('name, base', SERVER_CONFIGS)
@@ -65,7 +67,7 @@ def test_server_is_its_base_network_on_an_image_pyramid(name, base):
     with paddle.no_grad():
         per_scale = [base_net(inputs[scale]) for scale in server.scales]
         both = server(x)
-    for i in range(3):
+    for i in range(3 if server_cfg.landmark_heads else 2):      # box-only heads: landmarks are zeros
         np.testing.assert_allclose(both[i].numpy(), np.concatenate([o[i].numpy() for o in per_scale], axis=1),
                                    rtol=1e-5, atol=1e-5)
     server_priors, start = density_priors(h, w, server_cfg.prior_box), 0
@@ -237,6 +239,39 @@ def test_full_resolution_stem_compute_is_within_one_and_a_half_mobile():
             for n in ('pyramidbox_lite_mobile', 'pyramidbox_lite_crowd', 'pyramidbox_lite_crowd_fullres')}
     assert load_builtin_config('pyramidbox_lite_crowd_fullres').detector.input_scale == 2.0
     assert gmac['pyramidbox_lite_crowd'] < gmac['pyramidbox_lite_crowd_fullres'] <= 1.5 * gmac['pyramidbox_lite_mobile']
+
+
+@pytest.mark.parametrize('name', ['pyramidbox_lite_crowd_fullres', 'pyramidbox_lite_server_crowd_2x_input'])
+def test_box_only_heads_give_the_same_boxes_and_scores_for_less_compute(name, tmp_path, example_images):
+    """The shipped mobile_crowd weights in the network with and without landmark convs: on a real photo the same
+    loc and conf (landmarks zeros), fewer multiply-adds; the key survives the model.yml."""
+    import dataclasses
+    import cv2
+    from conftest import REPO, real_images
+    from maskhub.evaluation.compute import detector_gmac
+    from maskhub.inference.preprocess import detector_tensor
+    box_only = load_builtin_config(name).detector
+    assert not box_only.landmark_heads
+    with_landmarks = dataclasses.replace(box_only, landmark_heads=True)
+    state = paddle.load(str(REPO / 'hub_modules' / 'pyramidbox_lite_mobile_crowd_mask' / 'model' / 'detector.pdparams'))
+    if name.startswith('pyramidbox_lite_server'):       # the server's base network has no full-resolution stem
+        state = paddle.load(str(REPO / 'hub_modules' / 'pyramidbox_lite_server_mask' / 'model' / 'detector.pdparams'))
+    nets = [build_detector(d) for d in (with_landmarks, box_only)]
+    for net in nets:
+        net.set_state_dict(state)
+        net.eval()
+    assert not [k for k in nets[1].state_dict() if '.landmarks.' in k]
+    image = cv2.imread(str(real_images(example_images, 1)[0]))
+    x = paddle.to_tensor(detector_tensor(image, 0.5 * box_only.input_scale, box_only.mean_bgr, box_only.std))
+    with paddle.no_grad():
+        (loc_a, conf_a, marks_a), (loc_b, conf_b, marks_b) = nets[0](x), nets[1](x)
+    np.testing.assert_array_equal(loc_a.numpy(), loc_b.numpy())
+    np.testing.assert_array_equal(conf_a.numpy(), conf_b.numpy())
+    assert float(paddle.abs(marks_a).max()) > 0 and float(paddle.abs(marks_b).max()) == 0
+    assert detector_gmac(box_only) < 0.95 * detector_gmac(with_landmarks)
+    config = load_builtin_config(name)
+    config.to_yaml(tmp_path / 'model.yml')
+    assert ModelConfig.from_yaml(tmp_path / 'model.yml').detector.landmark_heads is False
 
 
 def test_full_resolution_stem_converted_from_mobile_crowd_detects_what_it_detects_on_the_averaged_image(example_images):

@@ -16,7 +16,7 @@ from maskhub.serving.module_base import MaskHubModule
     type='CV/face_detection',
     author='maskhub',
     author_email='',
-    version='2.4.0',
+    version='2.5.0',
     summary='maskhub mobile-class crowd detector (official PyramidBox-Lite-Mobile + a stride-4 level for small faces, '
             'maskhub\'s own weights): WIDER val face AP 70.6 vs 60.9 for the official weights at shrink 0.5, 79.7 vs 76.9 at '
             'shrink 1.0, 1.43x the compute; profile-face recall not above the official weights\' at shrink 0.5; fine-tuned mask classifier (90.9 vs 83.9 % on mask val crops). Same API and '

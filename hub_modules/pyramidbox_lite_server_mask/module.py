@@ -14,7 +14,7 @@ from maskhub.serving.module_base import MaskHubModule
     type='CV/face_detection',
     author='maskhub',
     author_email='',
-    version='2.4.0',
+    version='2.5.0',
     summary='maskhub re-implementation of PyramidBox-Lite-Server-Mask (face detection + mask classification) '
             'with maskhub\'s own server model trained by maskhub (not Baidu\'s weights); same API and output '
             'structure as the official module.')
