@@ -86,12 +86,13 @@ def freeze(model, prefixes):
 
 def scale_learning_rates(model, multipliers):
     """``multipliers``: {name prefix: factor}. Layers trained from random init (a new level) learn at a multiple
-    of the base rate while the pretrained ones keep it; returns the number of parameters changed."""
+    of the base rate while the pretrained ones keep it; the longest matching prefix decides (a config merged
+    over its ``_BASE_`` cannot order its keys). Returns the number of parameters changed."""
     changed = 0
     for name, param in model.named_parameters():
-        factor = next((float(f) for prefix, f in multipliers.items() if name.startswith(prefix)), None)
-        if factor is not None:
-            param.optimize_attr['learning_rate'] = factor
+        matches = [prefix for prefix in multipliers if name.startswith(prefix)]
+        if matches:
+            param.optimize_attr['learning_rate'] = float(multipliers[max(matches, key=len)])
             changed += 1
     return changed
 

@@ -128,6 +128,16 @@ def test_new_layers_learn_at_a_multiple_of_the_base_rate():
         np.testing.assert_allclose(before[name] - after[name].numpy(), 0.01 * factor * grads[name], rtol=1e-4, atol=1e-7)
 
 
+def test_the_longest_matching_prefix_sets_the_learning_rate_factor():
+    from finetune.train import scale_learning_rates
+    det = build_detector(load_builtin_config('pyramidbox_lite_crowd_fullres_context').detector)
+    scale_learning_rates(det, {'fusion4': 2, 'fusion4.context': 10})
+    factors = {n: p.optimize_attr['learning_rate'] for n, p in det.named_parameters()}
+    assert factors['fusion4.context.0.pointwise.weight'] == 10.0
+    assert factors['fusion4.lateral.weight'] == 2.0
+    assert factors['head8.conf.weight'] == 1.0
+
+
 def test_upsample_check_maps_boxes_back_to_the_image(mobile_detector, example_images):
     import cv2
     from conftest import real_images
