@@ -571,3 +571,13 @@ def test_feature_distillation_follows_the_teacher_1x_path_maps(tmp_path):
                        features=True)
     for got, ref in zip(compiled(x)[2], maps):
         np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-4)
+
+
+def test_miss_check_sorts_faces_into_found_low_score_and_not_localised():
+    from finetune.miss_check import face_outcomes
+    gt = [[0, 0, 10, 10], [20, 0, 40, 20], [50, 0, 90, 40], [100, 0, 110, 10]]
+    ignore = [False, False, False, True]
+    dets = [[0, 0, 10, 10], [21, 0, 41, 20], [50, 0, 60, 10], [100, 0, 110, 10]]
+    scores = [0.9, 0.3, 0.99, 0.99]
+    assert face_outcomes(gt, ignore, dets, scores) == [('found', 10.0), ('low_score', 20.0), ('not_localised', 40.0)]
+    assert [k for k, _ in face_outcomes(gt, ignore, [], [])] == ['not_localised'] * 3
