@@ -581,3 +581,11 @@ def test_miss_check_sorts_faces_into_found_low_score_and_not_localised():
     scores = [0.9, 0.3, 0.99, 0.99]
     assert face_outcomes(gt, ignore, dets, scores) == [('found', 10.0), ('low_score', 20.0), ('not_localised', 40.0)]
     assert [k for k, _ in face_outcomes(gt, ignore, [], [])] == ['not_localised'] * 3
+
+
+def test_verifier_check_labels_candidates_by_overlap_and_leaves_ignore_regions_out():
+    import types
+    from finetune.verifier_check import candidate_labels
+    sample = types.SimpleNamespace(boxes=[[0, 0, 10, 10], [100, 0, 140, 40]], ignore=[False, True])
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 14], [50, 50, 60, 60], [105, 5, 125, 25]], np.float32)
+    assert candidate_labels(sample, boxes).tolist() == [1, 1, 0, -1]
