@@ -47,7 +47,8 @@ def band_table(samples, detections):
 
 def read_detections(path, samples):
     """Per-sample {'boxes', 'scores'} from an evaluate predictions.json or a report cache file."""
-    data = json.load(open(path))
+    with open(path) as f:
+        data = json.load(f)
     images = data.get('images', data)
     missing = [str(s.path) for s in samples if str(s.path) not in images]
     if missing:
