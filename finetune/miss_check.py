@@ -13,8 +13,7 @@ import numpy as np
 
 from maskhub.evaluation.datasets import load_samples
 from maskhub.evaluation.matching import box_iou
-
-BANDS = ((0, 16), (16, 32), (32, 64), (64, float('inf')))
+from maskhub.evaluation.operating_point import WIDTH_BINS
 
 
 def face_outcomes(gt_boxes, gt_ignore, det_boxes, det_scores, score=0.5, iou=0.5):
@@ -37,9 +36,8 @@ def band_table(samples, detections):
     """{band label: {'faces', 'found', 'low_score', 'not_localised'} in percent} over all images."""
     rows = [o for s, d in zip(samples, detections) for o in face_outcomes(s.boxes, s.ignore, d['boxes'], d['scores'])]
     table = {}
-    for lo, hi in BANDS:
+    for label, (lo, hi) in WIDTH_BINS.items():
         kinds = [k for k, w in rows if lo <= w < hi]
-        label = '>=%d' % lo if hi == float('inf') else '%d-%d' % (lo, hi)
         table[label] = {'faces': len(kinds), **{k: 100.0 * kinds.count(k) / max(len(kinds), 1)
                                                  for k in ('found', 'low_score', 'not_localised')}}
     return table

@@ -20,6 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from finetune.datasets import read_image
 from finetune.miss_check import read_detections
 from maskhub.evaluation.coco import average_precision
 from maskhub.evaluation.datasets import load_samples
@@ -31,7 +32,7 @@ CONTEXT = 1.3
 
 def candidate_crops(image_path, boxes):
     """[N, 3, CROP, CROP] float crops, each a square around its box widened by CONTEXT (edges replicated)."""
-    image = cv2.imread(str(image_path))
+    image = read_image(image_path)
     crops = np.zeros((len(boxes), 3, CROP, CROP), np.float32)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         side = max(x2 - x1, y2 - y1) * CONTEXT
